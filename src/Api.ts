@@ -1,0 +1,141 @@
+/**
+ * The taskd HTTP API: Coder's Tasks API and the endpoints around it, declared once. Server, client,
+ * OpenAPI document and tests are all derived from this declaration, which imports no server code.
+ *
+ * Request bodies and query strings are declared here for the client and the OpenAPI document; the server
+ * reads them itself (see src/Http/), so that the 64 KiB cap and Coder's error bodies hold wherever the
+ * groups are mounted.
+ */
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
+import * as OpenApi from "@effect/platform/OpenApi"
+import * as Schema from "effect/Schema"
+import { CurrentAgent, CurrentUser } from "./Domain/Actor.ts"
+import { MessagesResponse } from "./Domain/AgentApi.ts"
+import {
+  BadRequestResponse,
+  ConflictResponse,
+  ForbiddenResponse,
+  InternalServerErrorResponse,
+  NotFoundResponse,
+  ServiceUnavailableResponse,
+  UnauthorizedResponse
+} from "./Domain/CoderError.ts"
+import {
+  CreateTemplateRequest,
+  CreateTemplateVersionRequest,
+  Template,
+  TemplateVersion
+} from "./Domain/Template.ts"
+import { CreateUserRequest, GenerateApiKeyResponse, User } from "./Domain/User.ts"
+
+/** Coder reads the token from a cookie, the query string, this header or a bearer token; the header is the usual one. */
+const sessionToken = HttpApiSecurity.apiKey({ key: "Coder-Session-Token", in: "header" }).pipe(
+  HttpApiSecurity.annotate(
+    OpenApi.Description,
+    "A user API key `<10-char id>-<22-char secret>`. Also accepted as the `coder_session_token` cookie or query " +
+      "parameter, or as `Authorization: Bearer <token>`."
+  )
+)
+
+/** Authenticates a user by API key and provides `CurrentUser`. */
+export class UserAuthentication extends HttpApiMiddleware.Tag<UserAuthentication>()("taskd/UserAuthentication", {
+  provides: CurrentUser,
+  failure: UnauthorizedResponse,
+  security: { sessionToken }
+}) {}
+
+/** Authenticates a workspace agent by its agent token and provides `CurrentAgent`. */
+export class AgentAuthentication extends HttpApiMiddleware.Tag<AgentAuthentication>()("taskd/AgentAuthentication", {
+  provides: CurrentAgent,
+  failure: UnauthorizedResponse,
+  security: {
+    agentToken: HttpApiSecurity.apiKey({ key: "Coder-Session-Token", in: "header" }).pipe(
+      HttpApiSecurity.annotate(OpenApi.Description, "The workspace agent token (a UUID).")
+    )
+  }
+}) {}
+
+/**
+ * A query parameter as the server receives it: it may be repeated. The server parses the query string
+ * itself and reports repeats in Coder's words, so this schema must accept anything.
+ */
+export const QueryParam = Schema.Union(Schema.String, Schema.Array(Schema.String))
+
+const userPath = Schema.Struct({ user: Schema.String })
+
+export class UsersGroup extends HttpApiGroup.make("users")
+  .add(
+    HttpApiEndpoint.post("create", "/users")
+      .setPayload(CreateUserRequest)
+      .addSuccess(User, { status: 201 })
+      .addError(ForbiddenResponse)
+      .addError(ConflictResponse)
+  )
+  .add(HttpApiEndpoint.get("me", "/users/me").addSuccess(User))
+  .add(
+    HttpApiEndpoint.post("createApiKey", "/users/:user/keys")
+      .setPath(userPath)
+      .addSuccess(GenerateApiKeyResponse, { status: 201 })
+      .addError(ForbiddenResponse)
+  )
+  .middleware(UserAuthentication)
+  .prefix("/api/v2")
+  .annotate(OpenApi.Title, "Users")
+{}
+
+export class TemplatesGroup extends HttpApiGroup.make("templates")
+  .add(
+    HttpApiEndpoint.post("create", "/organizations/:organization/templates")
+      .setPath(Schema.Struct({ organization: Schema.String }))
+      .setPayload(CreateTemplateRequest)
+      .addSuccess(Template, { status: 201 })
+      .addError(ForbiddenResponse)
+      .addError(ConflictResponse)
+  )
+  .add(
+    HttpApiEndpoint.post("createVersion", "/templates/:template/versions")
+      .setPath(Schema.Struct({ template: Schema.String }))
+      .setPayload(CreateTemplateVersionRequest)
+      .addSuccess(TemplateVersion, { status: 201 })
+      .addError(ForbiddenResponse)
+  )
+  .middleware(UserAuthentication)
+  .prefix("/api/v2")
+  .annotate(OpenApi.Title, "Templates")
+{}
+
+export class AgentGroup extends HttpApiGroup.make("agent")
+  .add(
+    HttpApiEndpoint.post("postLogSnapshot", "/workspaceagents/me/tasks/:task/log-snapshot")
+      .setPath(Schema.Struct({ task: Schema.String }))
+      .setUrlParams(Schema.Struct({ format: Schema.optional(QueryParam) }))
+      .setPayload(MessagesResponse)
+      .addSuccess(HttpApiSchema.NoContent)
+      .annotate(
+        OpenApi.Description,
+        "Stores the last messages of the task's agentapi conversation (at most 64 KiB), replacing any earlier " +
+          "snapshot. Called by the workspace's shutdown script with the agent token."
+      )
+  )
+  .middleware(AgentAuthentication)
+  .prefix("/api/v2")
+  .annotate(OpenApi.Title, "Workspace agents")
+{}
+
+export class Api extends HttpApi.make("taskd")
+  .add(UsersGroup)
+  .add(TemplatesGroup)
+  .add(AgentGroup)
+  .addError(BadRequestResponse)
+  .addError(UnauthorizedResponse)
+  .addError(NotFoundResponse)
+  .addError(InternalServerErrorResponse)
+  .addError(ServiceUnavailableResponse)
+  .annotate(OpenApi.Title, "taskd")
+  .annotate(OpenApi.Description, "The Coder Tasks API: AI coding tasks and their conversation logs.")
+{}

@@ -1,0 +1,65 @@
+/**
+ * `taskd serve` and `taskd migrate`: the standalone server on Node's HTTP server, and the migrations alone.
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Config from "effect/Config"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { createServer } from "node:http"
+import * as Database from "../Database/Database.ts"
+import { migrate } from "../Database/Migrations.ts"
+import * as Server from "../Server.ts"
+import * as Taskd from "../Taskd.ts"
+import { bootstrap } from "../Users/Bootstrap.ts"
+
+/** Bootstraps an empty database and prints a generated admin token, once. */
+const Bootstrap = Layer.effectDiscard(Effect.gen(function*() {
+  const result = yield* bootstrap
+  if (Option.isSome(result.generatedToken)) {
+    yield* Console.log(
+      `Created organization "default" and owner "admin".\n` +
+        `Admin session token (shown only this once): ${result.generatedToken.value}`
+    )
+  }
+}))
+
+/** The whole standalone server on `host:port`, with the database the environment names. */
+export const serverLayer = (options: { readonly port: number; readonly host: string }) =>
+  Server.layer.pipe(
+    Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })),
+    Layer.provide(Taskd.DefaultTokenAuth),
+    Layer.provide(Bootstrap),
+    Layer.provide(Database.migrated(Database.fromConfig))
+  )
+
+const port = Options.integer("port").pipe(
+  Options.withDescription("Port to listen on (PORT)."),
+  Options.withFallbackConfig(Config.integer("PORT")),
+  Options.withDefault(8080)
+)
+
+const host = Options.text("host").pipe(
+  Options.withDescription("Address to listen on (HOST)."),
+  Options.withFallbackConfig(Config.string("HOST")),
+  Options.withDefault("127.0.0.1")
+)
+
+export const serve = Command.make(
+  "serve",
+  { port, host },
+  (options) => Layer.launch(serverLayer(options))
+).pipe(Command.withDescription("Serve the API (embedded PGlite unless DATABASE_URL is set)."))
+
+export const migrateCommand = Command.make("migrate", {}, () =>
+  Effect.gen(function*() {
+    const applied = yield* migrate()
+    yield* Console.log(
+      applied.length === 0
+        ? "The database is up to date."
+        : `Applied ${applied.map((m) => `${String(m.id).padStart(4, "0")}_${m.name}`).join(", ")}.`
+    )
+  }).pipe(Effect.provide(Database.fromConfig))).pipe(Command.withDescription("Apply the SQL migrations and exit."))

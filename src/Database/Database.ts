@@ -1,0 +1,33 @@
+/**
+ * Chooses the database from the environment: `DATABASE_URL` for a real Postgres (pool size
+ * `TASKD_PG_POOL`), otherwise the embedded PGlite in `TASKD_DATA_DIR`.
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Embedded from "./Embedded.ts"
+import { migrate } from "./Migrations.ts"
+
+export const DatabaseConfig = Config.all({
+  url: Config.option(Config.redacted("DATABASE_URL")),
+  poolSize: Config.integer("TASKD_PG_POOL").pipe(Config.withDefault(10)),
+  dataDir: Config.string("TASKD_DATA_DIR").pipe(Config.withDefault("./.taskd"))
+})
+
+/** A real Postgres at `url`. */
+export const postgres = (url: PgClient.PgClientConfig["url"], poolSize: number) =>
+  PgClient.layer({ url, maxConnections: poolSize, applicationName: "taskd" })
+
+/** The SQL client the configuration names, not yet migrated. */
+export const fromConfig = Layer.unwrapEffect(Effect.map(DatabaseConfig, (config) =>
+  Option.match(config.url, {
+    onSome: (url) => postgres(url, config.poolSize),
+    onNone: () => Embedded.layer(config.dataDir)
+  })))
+
+/** Runs the migrations when the layer is built, so that nothing queries an older schema. */
+export const migrated = <A, E, R>(client: Layer.Layer<A | SqlClient.SqlClient, E, R>) =>
+  Layer.tap(client, (context) => Effect.provide(migrate(), context))

@@ -1,0 +1,27 @@
+/**
+ * The stored task log snapshot (`task_snapshots.log_snapshot`): Coder's `TaskLogSnapshotEnvelope`.
+ */
+import * as Schema from "effect/Schema"
+import { MessagesResponse } from "./AgentApi.ts"
+
+/** The only format Coder (and taskd) stores. */
+export const AgentApiFormat = "agentapi"
+
+/** The envelope as written: the format and the re-encoded agentapi payload. */
+export const SnapshotEnvelope = Schema.Struct({
+  format: Schema.Literal(AgentApiFormat),
+  data: MessagesResponse
+}).annotations({ identifier: "TaskLogSnapshotEnvelope" })
+export type SnapshotEnvelope = typeof SnapshotEnvelope.Type
+
+/**
+ * The envelope as read back: any format string, data still undecoded, so that reading can report an
+ * unsupported format and malformed data separately, in Coder's order.
+ */
+export const StoredEnvelope = Schema.Struct({
+  format: Schema.optionalWith(Schema.String, { nullable: true, default: () => "" }),
+  data: Schema.optionalWith(Schema.Unknown, { exact: true })
+})
+
+/** The largest upload body Coder accepts, and the largest payload the uploader sends. */
+export const maxSnapshotBytes = 64 * 1024

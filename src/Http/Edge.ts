@@ -1,0 +1,38 @@
+/**
+ * The last step of every handler: a defect (a bug, or an infrastructure failure that repositories let
+ * through) becomes Coder's 500 body, or a 503 when the database cannot be reached, and is logged with its
+ * cause. Clients never see an empty reply or an internal message.
+ */
+import { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import { InternalServerError, ServiceUnavailable } from "../Domain/CoderError.ts"
+
+/** Connection-level failures: the database is down or unreachable, not a bad query. */
+const isUnavailable = (defect: unknown): boolean => {
+  if (!(defect instanceof SqlError)) return false
+  const cause = defect.cause as { code?: unknown; message?: unknown } | undefined
+  const code = typeof cause?.code === "string" ? cause.code : ""
+  const message = typeof cause?.message === "string" ? cause.message : ""
+  return ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "57P01", "57P02", "57P03", "08000", "08003", "08006"]
+    .includes(code) || /Connection terminated|timeout exceeded when trying to connect/i.test(message)
+}
+
+export const edge = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | InternalServerError | ServiceUnavailable, R> =>
+  Effect.catchAllDefect(effect, (defect): Effect.Effect<never, InternalServerError | ServiceUnavailable> =>
+    isUnavailable(defect)
+      ? Effect.zipRight(
+        Effect.logWarning("database unavailable", Cause.die(defect)),
+        Effect.fail(
+          new ServiceUnavailable({
+            message: "The database is unavailable.",
+            detail: "taskd cannot reach its database right now; retry shortly."
+          })
+        )
+      )
+      : Effect.zipRight(
+        Effect.logError("request failed", Cause.die(defect)),
+        Effect.fail(new InternalServerError({ message: "Internal server error", detail: "See the server log." }))
+      ))

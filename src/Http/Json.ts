@@ -1,0 +1,50 @@
+/**
+ * Go's `json.Decoder.Decode` reads the first JSON value of a body and ignores what follows it.
+ * `JSON.parse` refuses trailing bytes, so taskd finds the end of the first value first.
+ */
+import * as Either from "effect/Either"
+
+const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
+
+/** The index just past the first JSON value that starts at or after `start`, or -1 if it never ends. */
+const endOfFirstValue = (text: string, start: number): number => {
+  const first = text.charCodeAt(start)
+  if (first !== 0x7b && first !== 0x5b && first !== 0x22) {
+    // A scalar ends at whitespace or at a structural character.
+    let i = start
+    while (i < text.length && !isSpace(text.charCodeAt(i)) && !"{}[],:\"".includes(text[i]!)) i++
+    return i
+  }
+  let depth = 0
+  let inString = false
+  for (let i = start; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) {
+        inString = false
+        if (depth === 0) return i + 1
+      }
+    } else if (c === 0x22) inString = true
+    else if (c === 0x7b || c === 0x5b) depth++
+    else if (c === 0x7d || c === 0x5d) {
+      depth--
+      if (depth === 0) return i + 1
+    }
+  }
+  return -1
+}
+
+/** Parses the first JSON value of `text`; the error reads like Go's ("EOF", "unexpected EOF", ...). */
+export const firstJsonValue = (text: string): Either.Either<unknown, string> => {
+  let start = 0
+  while (start < text.length && isSpace(text.charCodeAt(start))) start++
+  if (start === text.length) return Either.left("EOF")
+  const end = endOfFirstValue(text, start)
+  if (end === -1) return Either.left("unexpected EOF")
+  try {
+    return Either.right(JSON.parse(text.slice(start, end)))
+  } catch (error) {
+    return Either.left(error instanceof Error ? error.message : String(error))
+  }
+}

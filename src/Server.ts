@@ -1,0 +1,36 @@
+/**
+ * The standalone HTTP server: taskd's routes, Coder's 404 for unknown routes, and a request log that never
+ * contains query strings (they may carry tokens).
+ */
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { Routes } from "./Taskd.ts"
+
+/** Coder answers unknown routes with this body. */
+export const NotFoundRoute = HttpLayerRouter.add(
+  "*",
+  "/*",
+  HttpServerResponse.json({ message: "Route not found." }, { status: 404 })
+)
+
+const pathOf = (url: string) => {
+  const query = url.indexOf("?")
+  return query === -1 ? url : url.slice(0, query)
+}
+
+/** Logs method, path and status of every request at debug level; never the query string or headers. */
+const requestLog = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+    Effect.tap(app, (response) =>
+      Effect.logDebug("request").pipe(
+        Effect.annotateLogs({ method: request.method, path: pathOf(request.url), status: response.status })
+      )))
+
+/** Serves taskd on whatever HttpServer is provided; needs SqlClient and TokenAuth. */
+export const layer = HttpLayerRouter.serve(Layer.mergeAll(Routes, NotFoundRoute), {
+  disableLogger: true,
+  middleware: requestLog
+})

@@ -1,0 +1,329 @@
+/**
+ * `POST /api/v2/workspaceagents/me/tasks/{task}/log-snapshot` against spec §7.3, row by row.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as TestClock from "effect/TestClock"
+import { randomUUID } from "node:crypto"
+import * as Backends from "./support/Backends.ts"
+import {
+  addBuild,
+  createTaskWorkspace,
+  createTemplate,
+  createUser,
+  setLatestJobStatus,
+  storedSnapshot
+} from "./support/Fixtures.ts"
+import { request, streamBody } from "./support/Http.ts"
+import * as TestServer from "./support/TestServer.ts"
+
+const path = (taskId: string, query = "?format=agentapi") => `/api/v2/workspaceagents/me/tasks/${taskId}/log-snapshot${query}`
+
+const oneMessage = JSON.stringify({
+  messages: [{ id: 0, content: "test", role: "agent", time: "2025-09-25T10:42:48Z" }]
+})
+
+const setup = Effect.gen(function*() {
+  const owner = yield* createUser()
+  const template = yield* createTemplate()
+  const task = yield* createTaskWorkspace(owner, template)
+  return { owner, template, task }
+})
+
+const standard404 = { message: "Resource not found or you do not have access to this resource" }
+
+for (const backend of Backends.all) {
+  describe(`snapshot upload [${backend.name}]`, () => {
+    layer(TestServer.layer(backend), { timeout: 120_000 })((it) => {
+      it.effect("Success: 204 with no body, and the agentapi envelope is stored", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const response = yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })
+          assert.strictEqual(response.status, 204)
+          assert.strictEqual(response.text, "")
+          assert.isUndefined(response.headers["content-type"])
+          const stored = yield* storedSnapshot(task.taskId)
+          assert.deepStrictEqual(stored?.log_snapshot, {
+            format: "agentapi",
+            data: { messages: [{ id: 0, content: "test", role: "agent", time: "2025-09-25T10:42:48Z" }] }
+          })
+        }))
+
+      it.effect("Overwrite: a later upload replaces the content and the timestamp comes from the clock", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          yield* TestClock.setTime(Date.parse("2025-01-01T10:05:00Z"))
+          assert.strictEqual((yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })).status, 204)
+          const first = yield* storedSnapshot(task.taskId)
+          assert.strictEqual(first?.log_snapshot_created_at.toISOString(), "2025-01-01T10:05:00.000Z")
+
+          yield* TestClock.adjust("90 seconds")
+          const second = JSON.stringify({ messages: [{ id: 7, content: "replaced", role: "user", time: "2025-01-01T10:06:00Z" }] })
+          assert.strictEqual((yield* request("POST", path(task.taskId), { token: task.agentToken, body: second })).status, 204)
+          const stored = yield* storedSnapshot(task.taskId)
+          assert.strictEqual(stored?.log_snapshot_created_at.toISOString(), "2025-01-01T10:06:30.000Z")
+          assert.deepStrictEqual((stored?.log_snapshot as any).data.messages, [
+            { id: 7, content: "replaced", role: "user", time: "2025-01-01T10:06:00Z" }
+          ])
+        }))
+
+      it.effect("re-encodes the payload as Go does: unknown keys dropped, $schema kept, zero values filled", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const body = JSON.stringify({
+            $schema: "https://example.com/schemas/MessagesResponseBody.json",
+            truncated: false,
+            total_count: 2,
+            messages: [
+              { id: 1, role: "agent", time: "2025-09-25T10:42:48.120000000+00:00", extra: { nested: true } },
+              { id: 2, content: "hi", role: "user", time: "2025-09-25T12:42:48.5+02:00" },
+              { content: "no id, no time", role: "agent" }
+            ]
+          }) + "\n trailing bytes are ignored"
+          assert.strictEqual((yield* request("POST", path(task.taskId), { token: task.agentToken, body })).status, 204)
+          const stored = yield* storedSnapshot(task.taskId)
+          assert.deepStrictEqual(stored?.log_snapshot, {
+            format: "agentapi",
+            data: {
+              $schema: "https://example.com/schemas/MessagesResponseBody.json",
+              messages: [
+                { id: 1, content: "", role: "agent", time: "2025-09-25T10:42:48.12Z" },
+                { id: 2, content: "hi", role: "user", time: "2025-09-25T12:42:48.5+02:00" },
+                { id: 0, content: "no id, no time", role: "agent", time: "0001-01-01T00:00:00Z" }
+              ]
+            }
+          })
+        }))
+
+      it.effect("Unauthorized: no token, a token that is not a UUID, an unknown token", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const none = yield* request("POST", path(task.taskId), { body: oneMessage })
+          assert.strictEqual(none.status, 401)
+          assert.deepStrictEqual(none.json, { message: `Cookie "coder_session_token" must be provided.` })
+
+          const malformed = yield* request("POST", path(task.taskId), { token: "not-a-uuid", body: oneMessage })
+          assert.strictEqual(malformed.status, 401)
+          assert.deepStrictEqual(malformed.json, {
+            message: "Workspace agent token invalid.",
+            detail: "An agent token must be a valid UUIDv4. (len 10)"
+          })
+
+          const unknown = yield* request("POST", path(task.taskId), { token: randomUUID(), body: oneMessage })
+          assert.strictEqual(unknown.status, 401)
+          assert.strictEqual(unknown.json.message, "Workspace agent not authorized.")
+          assert.isUndefined(yield* storedSnapshot(task.taskId))
+        }))
+
+      it.effect("a user API key is not an agent token", () =>
+        Effect.gen(function*() {
+          const { owner, task } = yield* setup
+          const response = yield* request("POST", path(task.taskId), { token: owner.token, body: oneMessage })
+          assert.strictEqual(response.status, 401)
+          assert.strictEqual(response.json.message, "Workspace agent token invalid.")
+        }))
+
+      it.effect("InvalidTaskID: 400 with google/uuid's reason", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const response = yield* request("POST", path("not-a-uuid"), { token: task.agentToken, body: oneMessage })
+          assert.strictEqual(response.status, 400)
+          assert.deepStrictEqual(response.json, { message: "Invalid task ID format.", detail: "invalid UUID length: 10" })
+        }))
+
+      it.effect("MissingFormat, repeated format, unknown parameters: 400 Invalid query parameters", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const missing = yield* request("POST", path(task.taskId, ""), { token: task.agentToken, body: oneMessage })
+          assert.strictEqual(missing.status, 400)
+          assert.deepStrictEqual(missing.json, {
+            message: "Invalid query parameters.",
+            validations: [{ field: "format", detail: `Query param "format" is required and cannot be empty` }]
+          })
+
+          const empty = yield* request("POST", path(task.taskId, "?format="), { token: task.agentToken, body: oneMessage })
+          assert.strictEqual(empty.json.validations[0].field, "format")
+
+          const twice = yield* request("POST", path(task.taskId, "?format=agentapi&format=agentapi"), {
+            token: task.agentToken,
+            body: oneMessage
+          })
+          assert.strictEqual(twice.status, 400)
+          assert.deepStrictEqual(twice.json.validations, [{
+            field: "format",
+            detail: `Query param "format" provided more than once, found 2 times. Only provide 1 instance of this query param.`
+          }])
+
+          const extra = yield* request("POST", path(task.taskId, "?format=agentapi&k=1"), {
+            token: task.agentToken,
+            body: oneMessage
+          })
+          assert.strictEqual(extra.status, 400)
+          assert.deepStrictEqual(extra.json, {
+            message: "Invalid query parameters.",
+            validations: [{ field: "k", detail: `"k" is not a valid query param` }]
+          })
+          assert.isUndefined(yield* storedSnapshot(task.taskId))
+        }))
+
+      it.effect("InvalidFormat: 400 Invalid format parameter", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const response = yield* request("POST", path(task.taskId, "?format=unknown"), {
+            token: task.agentToken,
+            body: oneMessage
+          })
+          assert.strictEqual(response.status, 400)
+          assert.deepStrictEqual(response.json, {
+            message: "Invalid format parameter.",
+            detail: `Only "agentapi" format is currently supported, got "unknown".`
+          })
+        }))
+
+      it.effect("TaskNotFound: 404 with the standard body, before the body is read", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const response = yield* request("POST", path(randomUUID()), { token: task.agentToken, body: "{not json" })
+          assert.strictEqual(response.status, 404)
+          assert.deepStrictEqual(response.json, standard404)
+        }))
+
+      it.effect("WrongWorkspace: agent 1 cannot post for task 2, and can for its own", () =>
+        Effect.gen(function*() {
+          const { owner, task, template } = yield* setup
+          const other = yield* createTaskWorkspace(owner, template)
+          const wrong = yield* request("POST", path(other.taskId), { token: task.agentToken, body: oneMessage })
+          assert.strictEqual(wrong.status, 404)
+          assert.deepStrictEqual(wrong.json, standard404)
+          assert.isUndefined(yield* storedSnapshot(other.taskId))
+          const own = yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })
+          assert.strictEqual(own.status, 204)
+        }))
+
+      it.effect("MalformedJSON: 400 Failed to decode request payload", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          for (const body of ["{invalid json", "", "[]", `{"messages":"nope"}`, `{"messages":[{"id":"7"}]}`]) {
+            const response = yield* request("POST", path(task.taskId), { token: task.agentToken, body })
+            assert.strictEqual(response.status, 400, body)
+            assert.strictEqual(response.json.message, "Failed to decode request payload.", body)
+            assert.isString(response.json.detail)
+            assert.notProperty(response.json, "_tag")
+          }
+        }))
+
+      it.effect("InvalidAgentAPIPayload: messages absent or null is 400, an empty array is stored", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          for (const body of [`{"truncated":false,"total_count":0}`, `{"messages":null}`, "null"]) {
+            const response = yield* request("POST", path(task.taskId), { token: task.agentToken, body })
+            assert.strictEqual(response.status, 400, body)
+            assert.deepStrictEqual(response.json, {
+              message: "Invalid agentapi payload structure.",
+              detail: `Missing required "messages" field.`
+            })
+          }
+          const empty = yield* request("POST", path(task.taskId), { token: task.agentToken, body: `{"messages":[]}` })
+          assert.strictEqual(empty.status, 204)
+          assert.deepStrictEqual((yield* storedSnapshot(task.taskId))?.log_snapshot, {
+            format: "agentapi",
+            data: { messages: [] }
+          })
+        }))
+
+      it.effect("PayloadTooLarge: one message of 65 KiB is 400, and nothing is stored", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const body = JSON.stringify({ messages: [{ id: 0, content: "x".repeat(65 * 1024), role: "agent" }] })
+          const response = yield* request("POST", path(task.taskId), { token: task.agentToken, body })
+          assert.strictEqual(response.status, 400)
+          assert.deepStrictEqual(response.json, {
+            message: "Failed to decode request payload.",
+            detail: "http: request body too large"
+          })
+          assert.isUndefined(yield* storedSnapshot(task.taskId))
+        }))
+
+      it.effect("exactly 64 KiB is accepted; one byte more is not", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const envelope = (n: number) => JSON.stringify({ messages: [{ id: 0, content: "y".repeat(n), role: "agent" }] })
+          const overhead = envelope(0).length
+          const fits = yield* request("POST", path(task.taskId), {
+            token: task.agentToken,
+            body: envelope(65_536 - overhead)
+          })
+          assert.strictEqual(fits.status, 204)
+          const over = yield* request("POST", path(task.taskId), {
+            token: task.agentToken,
+            body: envelope(65_537 - overhead)
+          })
+          assert.strictEqual(over.status, 400)
+        }))
+
+      it.effect("a 100 MB body with Content-Length is refused without being read", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const result = yield* streamBody(path(task.taskId), {
+            token: task.agentToken,
+            totalBytes: 100 * 1024 * 1024,
+            declareLength: true
+          })
+          assert.strictEqual(result.status, 400)
+          assert.strictEqual(JSON.parse(result.body).detail, "http: request body too large")
+          assert.isBelow(result.sentBytes, 50 * 1024 * 1024)
+        }))
+
+      it.effect("a chunked body without Content-Length is cut off once it passes 64 KiB", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const result = yield* streamBody(path(task.taskId), {
+            token: task.agentToken,
+            totalBytes: 100 * 1024 * 1024,
+            declareLength: false
+          })
+          assert.strictEqual(result.status, 400)
+          assert.strictEqual(JSON.parse(result.body).message, "Failed to decode request payload.")
+          assert.isBelow(result.sentBytes, 50 * 1024 * 1024)
+        }))
+
+      it.effect("NUL in content is refused with a clear 400 (jsonb cannot store it)", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const body = JSON.stringify({ messages: [{ id: 0, content: "a\u0000b", role: "agent" }] })
+          const response = yield* request("POST", path(task.taskId), { token: task.agentToken, body })
+          assert.strictEqual(response.status, 400)
+          assert.strictEqual(response.json.message, "Snapshot contains text that cannot be stored.")
+        }))
+
+      it.effect("lone surrogates become U+FFFD, as Go's decoder does", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const body = `{"messages":[{"id":0,"content":"a\\ud800b","role":"agent"}]}`
+          assert.strictEqual((yield* request("POST", path(task.taskId), { token: task.agentToken, body })).status, 204)
+          const stored = yield* storedSnapshot(task.taskId)
+          assert.strictEqual((stored?.log_snapshot as any).data.messages[0].content, "a\uFFFDb")
+        }))
+
+      it.effect("the stop-build window: the agent may upload while its stop build runs, not after", () =>
+        Effect.gen(function*() {
+          const { owner, task } = yield* setup
+          yield* addBuild(owner, task, { transition: "stop", jobStatus: "running" })
+          const during = yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })
+          assert.strictEqual(during.status, 204)
+          yield* setLatestJobStatus(task, "succeeded")
+          const after = yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })
+          assert.strictEqual(after.status, 401)
+        }))
+
+      it.effect("DeletedTask: once a delete build exists, the agent token is refused", () =>
+        Effect.gen(function*() {
+          const { owner, task } = yield* setup
+          yield* addBuild(owner, task, { transition: "delete", jobStatus: "pending" })
+          const response = yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })
+          assert.strictEqual(response.status, 401)
+          assert.strictEqual(response.json.message, "Workspace agent not authorized.")
+        }))
+    })
+  })
+}
