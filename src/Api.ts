@@ -25,12 +25,7 @@ import {
   ServiceUnavailableResponse,
   UnauthorizedResponse
 } from "./Domain/CoderError.ts"
-import {
-  CreateTemplateRequest,
-  CreateTemplateVersionRequest,
-  Template,
-  TemplateVersion
-} from "./Domain/Template.ts"
+import { CreateTemplateRequest, CreateTemplateVersionRequest, Template, TemplateVersion } from "./Domain/Template.ts"
 import { CreateUserRequest, GenerateApiKeyResponse, User } from "./Domain/User.ts"
 
 /** Coder reads the token from a cookie, the query string, this header or a bearer token; the header is the usual one. */

@@ -23,11 +23,14 @@ const pathOf = (url: string) => {
 
 /** Logs method, path and status of every request at debug level; never the query string or headers. */
 const requestLog = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-    Effect.tap(app, (response) =>
-      Effect.logDebug("request").pipe(
-        Effect.annotateLogs({ method: request.method, path: pathOf(request.url), status: response.status })
-      )))
+  Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    (request) =>
+      Effect.tap(app, (response) =>
+        Effect.logDebug("request").pipe(
+          Effect.annotateLogs({ method: request.method, path: pathOf(request.url), status: response.status })
+        ))
+  )
 
 /** Serves taskd on whatever HttpServer is provided; needs SqlClient and TokenAuth. */
 export const layer = HttpLayerRouter.serve(Layer.mergeAll(Routes, NotFoundRoute), {

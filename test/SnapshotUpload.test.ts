@@ -17,7 +17,8 @@ import {
 import { request, streamBody } from "./support/Http.ts"
 import * as TestServer from "./support/TestServer.ts"
 
-const path = (taskId: string, query = "?format=agentapi") => `/api/v2/workspaceagents/me/tasks/${taskId}/log-snapshot${query}`
+const path = (taskId: string, query = "?format=agentapi") =>
+  `/api/v2/workspaceagents/me/tasks/${taskId}/log-snapshot${query}`
 
 const oneMessage = JSON.stringify({
   messages: [{ id: 0, content: "test", role: "agent", time: "2025-09-25T10:42:48Z" }]
@@ -53,13 +54,21 @@ for (const backend of Backends.all) {
         Effect.gen(function*() {
           const { task } = yield* setup
           yield* TestClock.setTime(Date.parse("2025-01-01T10:05:00Z"))
-          assert.strictEqual((yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })).status, 204)
+          assert.strictEqual(
+            (yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })).status,
+            204
+          )
           const first = yield* storedSnapshot(task.taskId)
           assert.strictEqual(first?.log_snapshot_created_at.toISOString(), "2025-01-01T10:05:00.000Z")
 
           yield* TestClock.adjust("90 seconds")
-          const second = JSON.stringify({ messages: [{ id: 7, content: "replaced", role: "user", time: "2025-01-01T10:06:00Z" }] })
-          assert.strictEqual((yield* request("POST", path(task.taskId), { token: task.agentToken, body: second })).status, 204)
+          const second = JSON.stringify({
+            messages: [{ id: 7, content: "replaced", role: "user", time: "2025-01-01T10:06:00Z" }]
+          })
+          assert.strictEqual(
+            (yield* request("POST", path(task.taskId), { token: task.agentToken, body: second })).status,
+            204
+          )
           const stored = yield* storedSnapshot(task.taskId)
           assert.strictEqual(stored?.log_snapshot_created_at.toISOString(), "2025-01-01T10:06:30.000Z")
           assert.deepStrictEqual((stored?.log_snapshot as any).data.messages, [
@@ -128,7 +137,10 @@ for (const backend of Backends.all) {
           const { task } = yield* setup
           const response = yield* request("POST", path("not-a-uuid"), { token: task.agentToken, body: oneMessage })
           assert.strictEqual(response.status, 400)
-          assert.deepStrictEqual(response.json, { message: "Invalid task ID format.", detail: "invalid UUID length: 10" })
+          assert.deepStrictEqual(response.json, {
+            message: "Invalid task ID format.",
+            detail: "invalid UUID length: 10"
+          })
         }))
 
       it.effect("MissingFormat, repeated format, unknown parameters: 400 Invalid query parameters", () =>
@@ -141,7 +153,10 @@ for (const backend of Backends.all) {
             validations: [{ field: "format", detail: `Query param "format" is required and cannot be empty` }]
           })
 
-          const empty = yield* request("POST", path(task.taskId, "?format="), { token: task.agentToken, body: oneMessage })
+          const empty = yield* request("POST", path(task.taskId, "?format="), {
+            token: task.agentToken,
+            body: oneMessage
+          })
           assert.strictEqual(empty.json.validations[0].field, "format")
 
           const twice = yield* request("POST", path(task.taskId, "?format=agentapi&format=agentapi"), {
@@ -151,7 +166,8 @@ for (const backend of Backends.all) {
           assert.strictEqual(twice.status, 400)
           assert.deepStrictEqual(twice.json.validations, [{
             field: "format",
-            detail: `Query param "format" provided more than once, found 2 times. Only provide 1 instance of this query param.`
+            detail:
+              `Query param "format" provided more than once, found 2 times. Only provide 1 instance of this query param.`
           }])
 
           const extra = yield* request("POST", path(task.taskId, "?format=agentapi&k=1"), {
@@ -247,7 +263,8 @@ for (const backend of Backends.all) {
       it.effect("exactly 64 KiB is accepted; one byte more is not", () =>
         Effect.gen(function*() {
           const { task } = yield* setup
-          const envelope = (n: number) => JSON.stringify({ messages: [{ id: 0, content: "y".repeat(n), role: "agent" }] })
+          const envelope = (n: number) =>
+            JSON.stringify({ messages: [{ id: 0, content: "y".repeat(n), role: "agent" }] })
           const overhead = envelope(0).length
           const fits = yield* request("POST", path(task.taskId), {
             token: task.agentToken,

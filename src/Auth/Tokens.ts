@@ -19,7 +19,8 @@ const randomString = (length: number): string => {
 
 export const hashSecret = (secret: string): Buffer => createHash("sha256").update(secret).digest()
 
-export const sameHash = (a: Uint8Array, b: Uint8Array): boolean => a.byteLength === b.byteLength && timingSafeEqual(a, b)
+export const sameHash = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.byteLength === b.byteLength && timingSafeEqual(a, b)
 
 export interface ApiKeyParts {
   readonly id: string

@@ -2,8 +2,8 @@
  * Chooses the database from the environment: `DATABASE_URL` for a real Postgres (pool size
  * `TASKD_PG_POOL`), otherwise the embedded PGlite in `TASKD_DATA_DIR`.
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

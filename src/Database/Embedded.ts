@@ -2,9 +2,9 @@
  * The embedded default database: PGlite, served on a loopback socket so that @effect/sql-pg talks to it
  * over the wire protocol, exactly as it talks to a real Postgres. One SQL code path serves both.
  */
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { PGlite } from "@electric-sql/pglite"
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -44,10 +44,11 @@ export const serveEmbedded = (dataDir: string) =>
           cause
         })
     }),
-    ({ db, server }) => Effect.promise(async () => {
-      await server.stop()
-      await db.close()
-    })
+    ({ db, server }) =>
+      Effect.promise(async () => {
+        await server.stop()
+        await db.close()
+      })
   )
 
 /** An SqlClient (and PgClient) backed by an embedded PGlite in `dataDir` (`memory://` keeps nothing). */

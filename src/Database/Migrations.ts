@@ -25,7 +25,9 @@ export const loadMigrations = (dir: string = migrationsDir): ReadonlyArray<Migra
   readdirSync(dir)
     .flatMap((file) => {
       const match = migrationFile.exec(file)
-      return match === null ? [] : [{ id: Number(match[1]), name: match[2]!, sql: readFileSync(`${dir}/${file}`, "utf8") }]
+      return match === null
+        ? []
+        : [{ id: Number(match[1]), name: match[2]!, sql: readFileSync(`${dir}/${file}`, "utf8") }]
     })
     .sort((a, b) => a.id - b.id)
 

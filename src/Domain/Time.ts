@@ -41,7 +41,11 @@ export const Rfc3339String = Schema.transformOrFail(Schema.String, Schema.String
       : ParseResult.succeed(canonical)
   },
   encode: ParseResult.succeed
-}).annotations({ identifier: "Rfc3339", description: "An RFC 3339 time", jsonSchema: { type: "string", format: "date-time" } })
+}).annotations({
+  identifier: "Rfc3339",
+  description: "An RFC 3339 time",
+  jsonSchema: { type: "string", format: "date-time" }
+})
 
 /** Formats a Date as Go writes a UTC `time.Time`. */
 export const formatTime = (date: Date): string => {

@@ -21,18 +21,21 @@ const isUnavailable = (defect: unknown): boolean => {
 export const edge = <A, E, R>(
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | InternalServerError | ServiceUnavailable, R> =>
-  Effect.catchAllDefect(effect, (defect): Effect.Effect<never, InternalServerError | ServiceUnavailable> =>
-    isUnavailable(defect)
-      ? Effect.zipRight(
-        Effect.logWarning("database unavailable", Cause.die(defect)),
-        Effect.fail(
-          new ServiceUnavailable({
-            message: "The database is unavailable.",
-            detail: "taskd cannot reach its database right now; retry shortly."
-          })
+  Effect.catchAllDefect(
+    effect,
+    (defect): Effect.Effect<never, InternalServerError | ServiceUnavailable> =>
+      isUnavailable(defect)
+        ? Effect.zipRight(
+          Effect.logWarning("database unavailable", Cause.die(defect)),
+          Effect.fail(
+            new ServiceUnavailable({
+              message: "The database is unavailable.",
+              detail: "taskd cannot reach its database right now; retry shortly."
+            })
+          )
         )
-      )
-      : Effect.zipRight(
-        Effect.logError("request failed", Cause.die(defect)),
-        Effect.fail(new InternalServerError({ message: "Internal server error", detail: "See the server log." }))
-      ))
+        : Effect.zipRight(
+          Effect.logError("request failed", Cause.die(defect)),
+          Effect.fail(new InternalServerError({ message: "Internal server error", detail: "See the server log." }))
+        )
+  )

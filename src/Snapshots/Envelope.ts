@@ -24,7 +24,9 @@ const hasNul = (value: string | undefined) => value !== undefined && value.inclu
 
 /** Checks what jsonb would refuse, so the client gets a clear 400 instead of a failed insert. */
 const checkStorable = (payload: MessagesResponse) => {
-  if (hasNul(payload.$schema)) return Effect.fail(new PayloadNotStorable({ detail: `"$schema" contains a NUL character (\\u0000).` }))
+  if (hasNul(payload.$schema)) {
+    return Effect.fail(new PayloadNotStorable({ detail: `"$schema" contains a NUL character (\\u0000).` }))
+  }
   const index = payload.messages.findIndex((m) => hasNul(m.content) || hasNul(m.role))
   return index === -1
     ? Effect.void

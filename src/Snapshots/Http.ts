@@ -16,7 +16,7 @@ import { readJson, withBody } from "../Http/Body.ts"
 import { edge } from "../Http/Edge.ts"
 import { parseQuery } from "../Http/QueryParams.ts"
 import { TaskRepo } from "../Tasks/TaskRepo.ts"
-import { type PayloadNotStorable, type PayloadUndecodable, payloadFromUpload, toEnvelope } from "./Envelope.ts"
+import { payloadFromUpload, type PayloadNotStorable, type PayloadUndecodable, toEnvelope } from "./Envelope.ts"
 import { SnapshotRepo } from "./SnapshotRepo.ts"
 
 const undecodable = (detail: string) => new BadRequest({ message: "Failed to decode request payload.", detail })

@@ -24,7 +24,9 @@ export class SnapshotRepo extends Effect.Service<SnapshotRepo>()("taskd/Snapshot
     const upsert = (taskId: string, envelope: StoredEnvelope, capturedAt: Date) =>
       sql<{ task_id: string }>`
         INSERT INTO task_snapshots (task_id, log_snapshot, log_snapshot_created_at)
-        SELECT id, ${JSON.stringify(envelope)}::jsonb, ${capturedAt} FROM tasks WHERE id = ${taskId} AND deleted_at IS NULL
+        SELECT id, ${
+        JSON.stringify(envelope)
+      }::jsonb, ${capturedAt} FROM tasks WHERE id = ${taskId} AND deleted_at IS NULL
         ON CONFLICT (task_id) DO UPDATE
           SET log_snapshot = EXCLUDED.log_snapshot, log_snapshot_created_at = EXCLUDED.log_snapshot_created_at
         RETURNING task_id`.pipe(

@@ -37,32 +37,34 @@ export const TemplatesHandlers = HttpApiBuilder.group(Api, "templates", (handler
           }
           return yield* withBody(readJsonAs(request, CreateTemplateRequest), invalidJson, (body) =>
             Effect.gen(function*() {
-          const invalidName = nameInvalidReason(body.name)
-          if (invalidName !== undefined) {
-            return yield* validationFailed([{
-              field: "name",
-              detail: `Validation failed for tag "template_name" with value: ${
-                JSON.stringify(body.name)
-              }: ${invalidName}`
-            }])
-          }
-          return yield* templates.create({
-            id: randomUUID(),
-            versionId: randomUUID(),
-            organizationId: organization.id,
-            name: body.name,
-            displayName: body.display_name ?? "",
-            icon: body.icon ?? "",
-            createdAt: new Date(yield* Clock.currentTimeMillis),
-            version: {
-              hasAiTask: body.has_ai_task ?? true,
-              appUrl: body.app_url ?? "",
-              agentCommand: body.agent_command ?? ""
-            }
-          }).pipe(
-            Effect.catchTag("TemplateNameTaken", () =>
-              new Conflict({ message: `Template with name ${JSON.stringify(body.name)} already exists.` }))
-          )
+              const invalidName = nameInvalidReason(body.name)
+              if (invalidName !== undefined) {
+                return yield* validationFailed([{
+                  field: "name",
+                  detail: `Validation failed for tag "template_name" with value: ${
+                    JSON.stringify(body.name)
+                  }: ${invalidName}`
+                }])
+              }
+              return yield* templates.create({
+                id: randomUUID(),
+                versionId: randomUUID(),
+                organizationId: organization.id,
+                name: body.name,
+                displayName: body.display_name ?? "",
+                icon: body.icon ?? "",
+                createdAt: new Date(yield* Clock.currentTimeMillis),
+                version: {
+                  hasAiTask: body.has_ai_task ?? true,
+                  appUrl: body.app_url ?? "",
+                  agentCommand: body.agent_command ?? ""
+                }
+              }).pipe(
+                Effect.catchTag(
+                  "TemplateNameTaken",
+                  () => new Conflict({ message: `Template with name ${JSON.stringify(body.name)} already exists.` })
+                )
+              )
             }))
         }).pipe(edge))
       .handleRaw("createVersion", ({ path, request }) =>
@@ -72,16 +74,16 @@ export const TemplatesHandlers = HttpApiBuilder.group(Api, "templates", (handler
           if (template === undefined) return yield* resourceNotFound()
           return yield* withBody(readJsonAs(request, CreateTemplateVersionRequest), invalidJson, (body) =>
             Effect.gen(function*() {
-          return yield* templates.addVersion({
-            id: randomUUID(),
-            templateId: template.id,
-            organizationId: template.organization_id,
-            hasAiTask: body.has_ai_task ?? true,
-            appUrl: body.app_url ?? "",
-            agentCommand: body.agent_command ?? "",
-            activate: body.activate ?? false,
-            createdAt: new Date(yield* Clock.currentTimeMillis)
-          })
+              return yield* templates.addVersion({
+                id: randomUUID(),
+                templateId: template.id,
+                organizationId: template.organization_id,
+                hasAiTask: body.has_ai_task ?? true,
+                appUrl: body.app_url ?? "",
+                agentCommand: body.agent_command ?? "",
+                activate: body.activate ?? false,
+                createdAt: new Date(yield* Clock.currentTimeMillis)
+              })
             }))
         }).pipe(edge))
   })).pipe(Layer.provide([TemplateRepo.Default, UserRepo.Default]))

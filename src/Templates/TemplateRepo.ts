@@ -4,8 +4,8 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import type { Template, TemplateVersion } from "../Domain/Template.ts"
 import { isUniqueViolation } from "../Database/Errors.ts"
+import type { Template, TemplateVersion } from "../Domain/Template.ts"
 
 export class TemplateNameTaken extends Data.TaggedError("TemplateNameTaken")<{ readonly name: string }> {}
 
@@ -62,14 +62,16 @@ export class TemplateRepo extends Effect.Service<TemplateRepo>()("taskd/Template
       })).pipe(
         Effect.catchIf(isUniqueViolation, () => Effect.fail(new TemplateNameTaken({ name: template.name }))),
         Effect.catchTag("SqlError", Effect.die),
-        Effect.as({
-          id: template.id,
-          organization_id: template.organizationId,
-          name: template.name,
-          display_name: template.displayName,
-          icon: template.icon,
-          active_version_id: template.versionId
-        } satisfies Template)
+        Effect.as(
+          {
+            id: template.id,
+            organization_id: template.organizationId,
+            name: template.name,
+            display_name: template.displayName,
+            icon: template.icon,
+            active_version_id: template.versionId
+          } satisfies Template
+        )
       )
 
     const findById = (id: string) =>
@@ -79,13 +81,15 @@ export class TemplateRepo extends Effect.Service<TemplateRepo>()("taskd/Template
       )
 
     /** Adds a version to a template, making it the active one when asked. */
-    const addVersion = (version: VersionSettings & {
-      readonly id: string
-      readonly templateId: string
-      readonly organizationId: string
-      readonly activate: boolean
-      readonly createdAt: Date
-    }): Effect.Effect<TemplateVersion> =>
+    const addVersion = (
+      version: VersionSettings & {
+        readonly id: string
+        readonly templateId: string
+        readonly organizationId: string
+        readonly activate: boolean
+        readonly createdAt: Date
+      }
+    ): Effect.Effect<TemplateVersion> =>
       sql.withTransaction(Effect.gen(function*() {
         yield* insertVersion(version)
         if (version.activate) {

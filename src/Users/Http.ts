@@ -31,41 +31,43 @@ export const UsersHandlers = HttpApiBuilder.group(Api, "users", (handlers) =>
 
     const createUser = (body: CreateUserRequest) =>
       Effect.gen(function*() {
-            const invalid = [
-              ...(nameInvalidReason(body.username) === undefined ? [] : [{
-                field: "username",
-                detail: `Validation failed for tag "username" with value: ${JSON.stringify(body.username)}: ${
-                  nameInvalidReason(body.username)
-                }`
-              }]),
-              ...(emailPattern.test(body.email) ? [] : [{
-                field: "email",
-                detail: `Validation failed for tag "email" with value: ${JSON.stringify(body.email)}`
-              }])
-            ]
-            if (invalid.length > 0) return yield* validationFailed(invalid)
-            const organization = body.organization === undefined
-              ? yield* users.defaultOrganization
-              : yield* users.findOrganizationByName(body.organization)
-            if (organization === undefined) {
-              return yield* new BadRequest({
-                message: `Organization ${JSON.stringify(body.organization ?? "default")} does not exist.`
-              })
-            }
-            const createdAt = new Date(yield* Clock.currentTimeMillis)
-            const user = yield* users.insert({
-              id: randomUUID(),
-              username: body.username,
-              email: body.email,
-              role: body.role ?? "member",
-              organizationId: organization.id,
-              createdAt
-            }).pipe(
-              Effect.catchTag("UsernameTaken", () =>
-                new Conflict({ message: `User ${JSON.stringify(body.username)} already exists.` }))
-            )
-          return user
-        })
+        const invalid = [
+          ...(nameInvalidReason(body.username) === undefined ? [] : [{
+            field: "username",
+            detail: `Validation failed for tag "username" with value: ${JSON.stringify(body.username)}: ${
+              nameInvalidReason(body.username)
+            }`
+          }]),
+          ...(emailPattern.test(body.email) ? [] : [{
+            field: "email",
+            detail: `Validation failed for tag "email" with value: ${JSON.stringify(body.email)}`
+          }])
+        ]
+        if (invalid.length > 0) return yield* validationFailed(invalid)
+        const organization = body.organization === undefined
+          ? yield* users.defaultOrganization
+          : yield* users.findOrganizationByName(body.organization)
+        if (organization === undefined) {
+          return yield* new BadRequest({
+            message: `Organization ${JSON.stringify(body.organization ?? "default")} does not exist.`
+          })
+        }
+        const createdAt = new Date(yield* Clock.currentTimeMillis)
+        const user = yield* users.insert({
+          id: randomUUID(),
+          username: body.username,
+          email: body.email,
+          role: body.role ?? "member",
+          organizationId: organization.id,
+          createdAt
+        }).pipe(
+          Effect.catchTag(
+            "UsernameTaken",
+            () => new Conflict({ message: `User ${JSON.stringify(body.username)} already exists.` })
+          )
+        )
+        return user
+      })
 
     return handlers
       .handleRaw("create", ({ request }) =>

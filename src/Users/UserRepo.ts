@@ -5,9 +5,9 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import { isUniqueViolation } from "../Database/Errors.ts"
 import type { UserRole } from "../Domain/Actor.ts"
 import type { User } from "../Domain/User.ts"
-import { isUniqueViolation } from "../Database/Errors.ts"
 
 export class UsernameTaken extends Data.TaggedError("UsernameTaken")<{ readonly username: string }> {}
 
@@ -76,15 +76,17 @@ export class UserRepo extends Effect.Service<UserRepo>()("taskd/UserRepo", {
       })).pipe(
         Effect.catchIf(isUniqueViolation, () => Effect.fail(new UsernameTaken({ username: user.username }))),
         Effect.catchTag("SqlError", (error: SqlError) => Effect.die(error)),
-        Effect.as({
-          id: user.id,
-          username: user.username,
-          email: user.email,
-          avatar_url: "",
-          roles: [user.role],
-          organization_ids: [user.organizationId],
-          created_at: user.createdAt
-        } satisfies User)
+        Effect.as(
+          {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            avatar_url: "",
+            roles: [user.role],
+            organization_ids: [user.organizationId],
+            created_at: user.createdAt
+          } satisfies User
+        )
       )
 
     const findOrganizationByName = (name: string) =>

@@ -2,8 +2,8 @@
  * The databases every suite runs on: an embedded PGlite always, and the Postgres server named by
  * TEST_DATABASE_URL when it is set, in a database of its own per test file.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"

@@ -83,7 +83,10 @@ const insertBuild = (workspaceId: string, versionId: string, initiatorId: string
   })
 
 /** A task whose workspace has a succeeded start build with an agent and the task app. */
-export const createTaskWorkspace = (owner: TestUser, template: { readonly versionId: string; readonly templateId: string }) =>
+export const createTaskWorkspace = (
+  owner: TestUser,
+  template: { readonly versionId: string; readonly templateId: string }
+) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const now = new Date(yield* Clock.currentTimeMillis)
@@ -98,10 +101,16 @@ export const createTaskWorkspace = (owner: TestUser, template: { readonly versio
     yield* sql`INSERT INTO tasks (id, organization_id, owner_id, name, workspace_id, template_version_id, prompt, created_at)
                VALUES (${taskId}, ${owner.organizationId}, ${owner.id}, ${name}, ${workspaceId}, ${template.versionId},
                        'do the thing', ${now})`
-    const { buildId, buildNumber } = yield* insertBuild(workspaceId, template.versionId, owner.id, owner.organizationId, {
-      transition: "start",
-      jobStatus: "succeeded"
-    })
+    const { buildId, buildNumber } = yield* insertBuild(
+      workspaceId,
+      template.versionId,
+      owner.id,
+      owner.organizationId,
+      {
+        transition: "start",
+        jobStatus: "succeeded"
+      }
+    )
     yield* sql`INSERT INTO workspace_agents (id, workspace_build_id, auth_token_hash, lifecycle_state, created_at, updated_at)
                VALUES (${agentId}, ${buildId}, ${hashSecret(agentToken)}, 'ready', ${now}, ${now})`
     yield* sql`INSERT INTO workspace_apps (id, agent_id, slug, health, created_at)

@@ -18,7 +18,8 @@ export interface RawResponse {
 export const request = (
   method: "GET" | "POST" | "PATCH" | "DELETE" | "PUT",
   path: string,
-  options: { readonly token?: string; readonly body?: string | Uint8Array; readonly headers?: Record<string, string> } = {}
+  options: { readonly token?: string; readonly body?: string | Uint8Array; readonly headers?: Record<string, string> } =
+    {}
 ) =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
@@ -50,46 +51,51 @@ export const streamBody = (path: string, options: {
   readonly declareLength: boolean
   readonly prefix?: string
 }) =>
-  Effect.flatMap(baseUrl, ({ host, port }) =>
-    Effect.async<{ status: number; body: string; sentBytes: number }>((resume) => {
-      let sentBytes = 0
-      let answered = false
-      const req = http.request({
-        host,
-        port,
-        path,
-        method: "POST",
-        headers: {
-          "coder-session-token": options.token,
-          "content-type": "application/json",
-          ...(options.declareLength ? { "content-length": String(options.totalBytes) } : {})
-        }
-      })
-      req.on("response", (res) => {
-        answered = true
-        let body = ""
-        res.setEncoding("utf8")
-        res.on("data", (chunk) => body += chunk)
-        res.on("end", () => {
-          req.destroy()
-          resume(Effect.succeed({ status: res.statusCode ?? 0, body, sentBytes }))
-        })
-      })
-      req.on("error", () => {
-        if (!answered) resume(Effect.succeed({ status: 0, body: "", sentBytes }))
-      })
-      const chunk = Buffer.alloc(64 * 1024, "a")
-      const prefix = Buffer.from(options.prefix ?? `{"messages":[{"content":"`)
-      const write = () => {
-        while (!answered && sentBytes < options.totalBytes) {
-          const piece = sentBytes === 0 ? prefix : chunk.subarray(0, Math.min(chunk.length, options.totalBytes - sentBytes))
-          sentBytes += piece.length
-          if (!req.write(piece)) {
-            req.once("drain", write)
-            return
+  Effect.flatMap(
+    baseUrl,
+    ({ host, port }) =>
+      Effect.async<{ status: number; body: string; sentBytes: number }>((resume) => {
+        let sentBytes = 0
+        let answered = false
+        const req = http.request({
+          host,
+          port,
+          path,
+          method: "POST",
+          headers: {
+            "coder-session-token": options.token,
+            "content-type": "application/json",
+            ...(options.declareLength ? { "content-length": String(options.totalBytes) } : {})
           }
+        })
+        req.on("response", (res) => {
+          answered = true
+          let body = ""
+          res.setEncoding("utf8")
+          res.on("data", (chunk) => body += chunk)
+          res.on("end", () => {
+            req.destroy()
+            resume(Effect.succeed({ status: res.statusCode ?? 0, body, sentBytes }))
+          })
+        })
+        req.on("error", () => {
+          if (!answered) resume(Effect.succeed({ status: 0, body: "", sentBytes }))
+        })
+        const chunk = Buffer.alloc(64 * 1024, "a")
+        const prefix = Buffer.from(options.prefix ?? `{"messages":[{"content":"`)
+        const write = () => {
+          while (!answered && sentBytes < options.totalBytes) {
+            const piece = sentBytes === 0
+              ? prefix
+              : chunk.subarray(0, Math.min(chunk.length, options.totalBytes - sentBytes))
+            sentBytes += piece.length
+            if (!req.write(piece)) {
+              req.once("drain", write)
+              return
+            }
+          }
+          if (!answered) req.end()
         }
-        if (!answered) req.end()
-      }
-      write()
-    }))
+        write()
+      })
+  )
