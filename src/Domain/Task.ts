@@ -10,7 +10,14 @@ export const TaskStatus = Schema.Literal("pending", "initializing", "active", "p
 export type TaskStatus = typeof TaskStatus.Type
 
 /** Every task status, in `codersdk.AllTaskStatuses()` order. */
-export const allTaskStatuses: ReadonlyArray<TaskStatus> = ["pending", "initializing", "active", "paused", "error", "unknown"]
+export const allTaskStatuses: ReadonlyArray<TaskStatus> = [
+  "pending",
+  "initializing",
+  "active",
+  "paused",
+  "error",
+  "unknown"
+]
 
 export const WorkspaceStatus = Schema.Literal(
   "pending",
