@@ -67,3 +67,9 @@ export const PostMessageRequest = Schema.Struct({
   content: Schema.String,
   type: Schema.Literal("user", "raw")
 }).annotations({ identifier: "AgentApiPostMessage" })
+
+/** `POST /message` response. Like Go, a missing or null `ok` is false. */
+export const PostMessageResponse = Schema.Struct({
+  ok: Schema.optionalWith(Schema.Boolean, { nullable: true, default: () => false })
+}).annotations({ identifier: "AgentApiPostMessageResponse" })
+export type PostMessageResponse = typeof PostMessageResponse.Type

@@ -1,0 +1,299 @@
+/**
+ * A client for a task app's agentapi (spec §7.2): `GET /messages`, `GET /status` and `POST /message`, over
+ * a base URL such as `http://127.0.0.1:3284`. Every answer is decoded with the codecs of
+ * `Domain/AgentApi.ts`; everything that can go wrong (a URL that is not http, a refused connection, a
+ * timeout, a status other than 200, a body that does not decode) is one of the typed errors below, with a
+ * one-line `detail`, and never a defect.
+ *
+ * The client runs on @effect/platform's `HttpClient`, so a host can route it elsewhere (a tunnel to the
+ * workspace agent, say) by providing its own `HttpClient` to `layerHttpClient`, or replace the whole service.
+ */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Undici from "@effect/platform-node/Undici"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { MessagesResponse, PostMessageRequest, PostMessageResponse, StatusResponse } from "../Domain/AgentApi.ts"
+
+/** The client call that failed; the server picks its 502 message from it. */
+export type AgentApiOperation = "messages" | "status" | "sendMessage"
+
+/** The base URL does not parse (Coder: 500 "Internal error parsing task app URL."). */
+export class AgentApiInvalidUrl extends Data.TaggedError("AgentApiInvalidUrl")<{
+  readonly operation: AgentApiOperation
+  readonly url: string
+  readonly detail: string
+}> {
+  override get message() {
+    return this.detail
+  }
+}
+
+/** The base URL is not `http:` (Coder: 400 "Only http scheme is supported for direct agent-dial."). */
+export class AgentApiUnsupportedScheme extends Data.TaggedError("AgentApiUnsupportedScheme")<{
+  readonly operation: AgentApiOperation
+  readonly url: string
+  /** The scheme without its colon, e.g. "https". */
+  readonly scheme: string
+  readonly detail: string
+}> {
+  override get message() {
+    return this.detail
+  }
+}
+
+/**
+ * The request was made and did not give a usable answer (Coder: 502, with a message per operation).
+ * - `Transport`: no response (connection refused or reset, DNS, TLS, a connect timeout of the transport);
+ * - `Timeout`: no complete response within the request timeout;
+ * - `Status`: a status other than 200 (`status` holds it);
+ * - `Decode`: the body is not JSON, or not the expected shape.
+ */
+export class AgentApiRequestError extends Data.TaggedError("AgentApiRequestError")<{
+  readonly operation: AgentApiOperation
+  readonly reason: "Transport" | "Timeout" | "Status" | "Decode"
+  readonly method: "GET" | "POST"
+  readonly url: string
+  readonly status?: number | undefined
+  /** One line, starting with the method and URL, e.g. `GET http://127.0.0.1:3284/messages: status 500`. */
+  readonly detail: string
+}> {
+  override get message() {
+    return this.detail
+  }
+}
+
+export type AgentApiError = AgentApiInvalidUrl | AgentApiUnsupportedScheme | AgentApiRequestError
+
+export class AgentApiClient extends Context.Tag("taskd/AgentApiClient")<AgentApiClient, {
+  /** `GET /messages`: the conversation so far. */
+  readonly messages: (url: string) => Effect.Effect<MessagesResponse, AgentApiError>
+  /** `GET /status`: "stable" when the agent waits for input, "running" while it works. */
+  readonly status: (url: string) => Effect.Effect<StatusResponse, AgentApiError>
+  /** `POST /message` with `{"content": content, "type": "user"}`; returns agentapi's `{"ok": bool}` as sent. */
+  readonly sendMessage: (url: string, content: string) => Effect.Effect<PostMessageResponse, AgentApiError>
+}>() {}
+
+export interface Timeouts {
+  /** Establishing the TCP connection (default transport only). Default 5 s. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** The whole exchange, from sending the request to the last byte of the body. Default 30 s. */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+}
+
+export const defaultConnectTimeout = Duration.seconds(5)
+export const defaultRequestTimeout = Duration.seconds(30)
+
+/** One line of text, short enough for an error detail. */
+const oneLine = (text: string, max = 300) => {
+  const line = text.replace(/\s*[\r\n]+\s*/g, " ").trim()
+  return line.length > max ? `${line.slice(0, max)}...` : line
+}
+
+/** A transport failure as people read it: the innermost messages and the error code. */
+const describeCause = (cause: unknown): string => {
+  const parts: Array<string> = []
+  let current: unknown = cause
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    if (current instanceof Error || (typeof current === "object" && "message" in current)) {
+      const error = current as { message?: unknown; code?: unknown; cause?: unknown }
+      const text = String(error.message ?? "")
+      const code = typeof error.code === "string" && !text.includes(error.code) ? ` (${error.code})` : ""
+      if (text !== "" && !parts.some((part) => part.includes(text))) parts.push(`${text}${code}`)
+      current = error.cause
+    } else {
+      parts.push(String(current))
+      break
+    }
+  }
+  return oneLine(parts.length === 0 ? "request failed" : parts.join(": "))
+}
+
+const isConnectTimeout = (cause: unknown): boolean => {
+  let current: unknown = cause
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    if ((current as { code?: unknown }).code === "UND_ERR_CONNECT_TIMEOUT") return true
+    current = (current as { cause?: unknown }).cause
+  }
+  return false
+}
+
+const issues = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message)
+    .join("; ")
+
+/** Checks the base URL and appends `path` to it (keeping any path prefix, dropping query and fragment). */
+export const endpointUrl = (
+  operation: AgentApiOperation,
+  baseUrl: string,
+  path: string
+): Effect.Effect<string, AgentApiInvalidUrl | AgentApiUnsupportedScheme> => {
+  let parsed: URL
+  try {
+    parsed = new URL(baseUrl)
+  } catch (error) {
+    return Effect.fail(
+      new AgentApiInvalidUrl({
+        operation,
+        url: baseUrl,
+        detail: `invalid agentapi URL ${JSON.stringify(baseUrl)}: ${describeCause(error)}`
+      })
+    )
+  }
+  if (parsed.protocol !== "http:") {
+    const scheme = parsed.protocol.replace(/:$/, "")
+    return Effect.fail(
+      new AgentApiUnsupportedScheme({
+        operation,
+        url: baseUrl,
+        scheme,
+        detail: `only the http scheme is supported for direct agent-dial, got ${JSON.stringify(scheme)}`
+      })
+    )
+  }
+  return Effect.succeed(`${parsed.origin}${parsed.pathname.replace(/\/+$/, "")}${path}`)
+}
+
+const decodeJson = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknownEither(schema, { errors: "all" })
+  return (text: string): { readonly ok: true; readonly value: A } | { readonly ok: false; readonly detail: string } => {
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch (error) {
+      return { ok: false, detail: `not JSON: ${describeCause(error)}` }
+    }
+    const decoded = decode(json)
+    return decoded._tag === "Right" ? { ok: true, value: decoded.right } : { ok: false, detail: issues(decoded.left) }
+  }
+}
+
+const decodeMessages = decodeJson(MessagesResponse)
+const decodeStatus = decodeJson(StatusResponse)
+const decodePostMessage = decodeJson(PostMessageResponse)
+const encodePostMessage = Schema.encodeSync(PostMessageRequest)
+
+/** The service on the `HttpClient` in context; the request timeout is enforced here, whatever the transport. */
+export const make = (options: Pick<Timeouts, "requestTimeout"> = {}) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const requestTimeout = Duration.decode(options.requestTimeout ?? defaultRequestTimeout)
+
+    const call = <A>(
+      operation: AgentApiOperation,
+      method: "GET" | "POST",
+      baseUrl: string,
+      path: string,
+      decode: (
+        text: string
+      ) => { readonly ok: true; readonly value: A } | { readonly ok: false; readonly detail: string },
+      body?: string
+    ): Effect.Effect<A, AgentApiError> =>
+      Effect.flatMap(endpointUrl(operation, baseUrl, path), (url) => {
+        const fail = (reason: AgentApiRequestError["reason"], detail: string, status?: number) =>
+          new AgentApiRequestError({ operation, reason, method, url, status, detail: `${method} ${url}: ${detail}` })
+        let request = HttpClientRequest.make(method)(url).pipe(HttpClientRequest.acceptJson)
+        if (body !== undefined) request = HttpClientRequest.bodyText(request, body, "application/json")
+
+        const exchange = client.execute(request).pipe(
+          Effect.flatMap((response): Effect.Effect<string, HttpClientError.ResponseError | AgentApiRequestError> =>
+            response.status === 200
+              ? response.text
+              : Effect.fail(fail("Status", `status ${response.status}`, response.status))
+          ),
+          Effect.scoped,
+          Effect.catchTags({
+            RequestError: (error) =>
+              Effect.fail(
+                isConnectTimeout(error.cause)
+                  ? fail("Transport", `connect timed out: ${describeCause(error.cause)}`)
+                  : fail("Transport", describeCause(error.cause ?? error))
+              ),
+            ResponseError: (error) => Effect.fail(fail("Transport", describeCause(error.cause ?? error)))
+          }),
+          // A host's HttpClient (a tunnel) may die; the caller still gets a 502, not a crash.
+          Effect.catchAllDefect((defect) => Effect.fail(fail("Transport", describeCause(defect)))),
+          Effect.timeoutFail({
+            duration: requestTimeout,
+            onTimeout: () => fail("Timeout", `timed out after ${Duration.format(requestTimeout)}`)
+          })
+        )
+
+        return Effect.flatMap(exchange, (text) => {
+          const decoded = decode(text)
+          return decoded.ok
+            ? Effect.succeed(decoded.value)
+            : Effect.fail(fail("Decode", `invalid response: ${oneLine(decoded.detail)}`, 200))
+        })
+      }).pipe(Effect.withSpan(`AgentApiClient.${operation}`, { attributes: { "agentapi.url": baseUrl } }))
+
+    return AgentApiClient.of({
+      messages: (url) => call("messages", "GET", url, "/messages", decodeMessages),
+      status: (url) => call("status", "GET", url, "/status", decodeStatus),
+      sendMessage: (url, content) =>
+        call(
+          "sendMessage",
+          "POST",
+          url,
+          "/message",
+          decodePostMessage,
+          JSON.stringify(encodePostMessage({ content, type: "user" }))
+        )
+    })
+  })
+
+/** The service on the host's `HttpClient`, e.g. one that tunnels to the workspace agent. */
+export const layerHttpClient = (
+  options: Pick<Timeouts, "requestTimeout"> = {}
+): Layer.Layer<AgentApiClient, never, HttpClient.HttpClient> => Layer.effect(AgentApiClient, make(options))
+
+/**
+ * The default transport: undici (Node and Deno), with a connect timeout. Requests never share the
+ * process-wide dispatcher, and its connections are closed with the layer.
+ */
+export const transport = (
+  options: Pick<Timeouts, "connectTimeout"> = {}
+): Layer.Layer<HttpClient.HttpClient> =>
+  NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
+    Layer.provide(Layer.scoped(
+      NodeHttpClient.Dispatcher,
+      Effect.acquireRelease(
+        Effect.sync(() =>
+          new Undici.Agent({
+            connect: { timeout: Duration.toMillis(Duration.decode(options.connectTimeout ?? defaultConnectTimeout)) }
+          })
+        ),
+        (agent) => Effect.promise(() => agent.destroy()).pipe(Effect.ignore)
+      )
+    ))
+  )
+
+/** The service on the default transport, with the given timeouts. */
+export const layerWith = (options: Timeouts = {}): Layer.Layer<AgentApiClient> =>
+  layerHttpClient(options).pipe(Layer.provide(transport(options)))
+
+/**
+ * The timeouts from the environment: `TASKD_AGENTAPI_TIMEOUT` (whole request, default 30 s) and
+ * `TASKD_AGENTAPI_CONNECT_TIMEOUT` (default 5 s), as Effect durations ("30 seconds", "500 millis").
+ */
+export const TimeoutsConfig: Config.Config<
+  { readonly connectTimeout: Duration.Duration; requestTimeout: Duration.Duration }
+> = Config.all({
+  connectTimeout: Config.duration("TASKD_AGENTAPI_CONNECT_TIMEOUT").pipe(Config.withDefault(defaultConnectTimeout)),
+  requestTimeout: Config.duration("TASKD_AGENTAPI_TIMEOUT").pipe(Config.withDefault(defaultRequestTimeout))
+})
+
+/** The default: the default transport, with the timeouts of `TimeoutsConfig`. */
+export const layer: Layer.Layer<AgentApiClient, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(TimeoutsConfig, layerWith)
+)
