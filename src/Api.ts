@@ -15,8 +15,10 @@ import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import { CurrentAgent, CurrentUser } from "./Domain/Actor.ts"
+import { AppHealthRequest, AppStatusRequest, Manifest, ReportLifecycleRequest } from "./Domain/Agent.ts"
 import { MessagesResponse } from "./Domain/AgentApi.ts"
 import {
+  BadGatewayResponse,
   BadRequestResponse,
   ConflictResponse,
   ForbiddenResponse,
@@ -25,6 +27,14 @@ import {
   ServiceUnavailableResponse,
   UnauthorizedResponse
 } from "./Domain/CoderError.ts"
+import {
+  CreateTaskRequest,
+  Task,
+  TaskInputRequest,
+  TaskLogsResponse,
+  TasksListResponse,
+  WorkspaceBuildResponse
+} from "./Domain/Task.ts"
 import { CreateTemplateRequest, CreateTemplateVersionRequest, Template, TemplateVersion } from "./Domain/Template.ts"
 import { CreateUserRequest, GenerateApiKeyResponse, User } from "./Domain/User.ts"
 
@@ -104,7 +114,81 @@ export class TemplatesGroup extends HttpApiGroup.make("templates")
   .annotate(OpenApi.Title, "Templates")
 {}
 
-export class AgentGroup extends HttpApiGroup.make("agent")
+const taskPath = Schema.Struct({ user: Schema.String, task: Schema.String })
+
+/**
+ * The Tasks endpoints (spec §3). Coder serves them under /api/v2 and, for a transition period, under
+ * /api/experimental as well; its SDKs use both, so taskd declares the same endpoints under each prefix.
+ */
+const tasksEndpoints = <const Name extends string>(name: Name) =>
+  HttpApiGroup.make(name)
+    .add(
+      HttpApiEndpoint.get("list", "/tasks")
+        .setUrlParams(Schema.Struct({ q: Schema.optional(QueryParam) }))
+        .addSuccess(TasksListResponse)
+    )
+    .add(
+      HttpApiEndpoint.post("create", "/tasks/:user")
+        .setPath(userPath)
+        .setPayload(CreateTaskRequest)
+        .addSuccess(Task, { status: 201 })
+        .addError(ConflictResponse)
+    )
+    .add(HttpApiEndpoint.get("get", "/tasks/:user/:task").setPath(taskPath).addSuccess(Task))
+    .add(
+      HttpApiEndpoint.del("delete", "/tasks/:user/:task")
+        .setPath(taskPath)
+        .addSuccess(HttpApiSchema.Accepted)
+        .addError(ForbiddenResponse)
+        .addError(ConflictResponse)
+    )
+    .add(
+      HttpApiEndpoint.patch("updateInput", "/tasks/:user/:task/input")
+        .setPath(taskPath)
+        .setPayload(TaskInputRequest)
+        .addSuccess(HttpApiSchema.NoContent)
+        .addError(ConflictResponse)
+    )
+    .add(
+      HttpApiEndpoint.post("send", "/tasks/:user/:task/send")
+        .setPath(taskPath)
+        .setPayload(TaskInputRequest)
+        .addSuccess(HttpApiSchema.NoContent)
+        .addError(ConflictResponse)
+        .addError(BadGatewayResponse)
+    )
+    .add(
+      HttpApiEndpoint.get("logs", "/tasks/:user/:task/logs")
+        .setPath(taskPath)
+        .addSuccess(TaskLogsResponse)
+        .addError(ConflictResponse)
+        .addError(BadGatewayResponse)
+    )
+    .add(
+      HttpApiEndpoint.post("pause", "/tasks/:user/:task/pause")
+        .setPath(taskPath)
+        .addSuccess(WorkspaceBuildResponse, { status: 202 })
+        .addError(ForbiddenResponse)
+        .addError(ConflictResponse)
+    )
+    .add(
+      HttpApiEndpoint.post("resume", "/tasks/:user/:task/resume")
+        .setPath(taskPath)
+        .addSuccess(WorkspaceBuildResponse, { status: 202 })
+        .addError(ForbiddenResponse)
+        .addError(ConflictResponse)
+    )
+    .middleware(UserAuthentication)
+
+export class TasksGroup extends tasksEndpoints("tasks").prefix("/api/v2").annotate(OpenApi.Title, "Tasks") {}
+
+export class ExperimentalTasksGroup extends tasksEndpoints("experimentalTasks")
+  .prefix("/api/experimental")
+  .annotate(OpenApi.Title, "Tasks (experimental paths)")
+  .annotate(OpenApi.Description, "The same endpoints under Coder's transitional /api/experimental prefix.")
+{}
+
+export class AgentSnapshotsGroup extends HttpApiGroup.make("agentSnapshots")
   .add(
     HttpApiEndpoint.post("postLogSnapshot", "/workspaceagents/me/tasks/:task/log-snapshot")
       .setPath(Schema.Struct({ task: Schema.String }))
@@ -119,13 +203,38 @@ export class AgentGroup extends HttpApiGroup.make("agent")
   )
   .middleware(AgentAuthentication)
   .prefix("/api/v2")
+  .annotate(OpenApi.Title, "Task log snapshots")
+{}
+
+export class AgentGroup extends HttpApiGroup.make("agent")
+  .add(HttpApiEndpoint.get("manifest", "/workspaceagents/me/manifest").addSuccess(Manifest))
+  .add(
+    HttpApiEndpoint.post("reportLifecycle", "/workspaceagents/me/report-lifecycle")
+      .setPayload(ReportLifecycleRequest)
+      .addSuccess(HttpApiSchema.NoContent)
+  )
+  .add(
+    HttpApiEndpoint.post("appHealth", "/workspaceagents/me/app-health")
+      .setPayload(AppHealthRequest)
+      .addSuccess(HttpApiSchema.Empty(200))
+  )
+  .add(
+    HttpApiEndpoint.patch("appStatus", "/workspaceagents/me/app-status")
+      .setPayload(AppStatusRequest)
+      .addSuccess(HttpApiSchema.Empty(200))
+  )
+  .middleware(AgentAuthentication)
+  .prefix("/api/v2")
   .annotate(OpenApi.Title, "Workspace agents")
 {}
 
 export class Api extends HttpApi.make("taskd")
   .add(UsersGroup)
   .add(TemplatesGroup)
+  .add(TasksGroup)
+  .add(ExperimentalTasksGroup)
   .add(AgentGroup)
+  .add(AgentSnapshotsGroup)
   .addError(BadRequestResponse)
   .addError(UnauthorizedResponse)
   .addError(NotFoundResponse)

@@ -7,7 +7,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Routes } from "./Taskd.ts"
+import * as Taskd from "./Taskd.ts"
 
 /** Coder answers unknown routes with this body. */
 export const NotFoundRoute = HttpLayerRouter.add(
@@ -32,8 +32,9 @@ const requestLog = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerRespon
         ))
   )
 
-/** Serves taskd on whatever HttpServer is provided; needs SqlClient and TokenAuth. */
-export const layer = HttpLayerRouter.serve(Layer.mergeAll(Routes, NotFoundRoute), {
-  disableLogger: true,
-  middleware: requestLog
-})
+/** Serves taskd, built from `parts`, on whatever HttpServer is provided; needs a migrated SqlClient. */
+export const layer = <E = never, R = never>(parts: Taskd.Parts<E, R> = {}) =>
+  HttpLayerRouter.serve(Layer.mergeAll(Taskd.routes(parts), NotFoundRoute), {
+    disableLogger: true,
+    middleware: requestLog
+  })

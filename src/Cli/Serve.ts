@@ -13,7 +13,6 @@ import { createServer } from "node:http"
 import * as Database from "../Database/Database.ts"
 import { migrate } from "../Database/Migrations.ts"
 import * as Server from "../Server.ts"
-import * as Taskd from "../Taskd.ts"
 import { bootstrap } from "../Users/Bootstrap.ts"
 
 /** Bootstraps an empty database and prints a generated admin token, once. */
@@ -29,9 +28,8 @@ const Bootstrap = Layer.effectDiscard(Effect.gen(function*() {
 
 /** The whole standalone server on `host:port`, with the database the environment names. */
 export const serverLayer = (options: { readonly port: number; readonly host: string }) =>
-  Server.layer.pipe(
+  Server.layer().pipe(
     Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })),
-    Layer.provide(Taskd.DefaultTokenAuth),
     Layer.provide(Bootstrap),
     Layer.provide(Database.migrated(Database.fromConfig))
   )

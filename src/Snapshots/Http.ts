@@ -29,7 +29,7 @@ const refusePayload = {
     new BadRequest({ message: "Snapshot contains text that cannot be stored.", detail: error.detail })
 }
 
-export const AgentHandlers = HttpApiBuilder.group(Api, "agent", (handlers) =>
+export const AgentSnapshotsHandlers = HttpApiBuilder.group(Api, "agentSnapshots", (handlers) =>
   Effect.gen(function*() {
     const tasks = yield* TaskRepo
     const snapshots = yield* SnapshotRepo

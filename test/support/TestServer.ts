@@ -11,14 +11,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Api } from "../../src/Api.ts"
 import * as Server from "../../src/Server.ts"
-import * as Taskd from "../../src/Taskd.ts"
+import type * as Taskd from "../../src/Taskd.ts"
 import type { Backend } from "./Backends.ts"
 
 /** The standalone server on a free port, on `backend`. */
-export const layer = (backend: Backend) =>
-  Server.layer.pipe(
+export const layer = <E = never, R = never>(backend: Backend, parts: Taskd.Parts<E, R> = {}) =>
+  Server.layer(parts).pipe(
     Layer.provideMerge(NodeHttpServer.layerTest),
-    Layer.provide(Taskd.DefaultTokenAuth),
     Layer.provideMerge(backend.layer)
   )
 
