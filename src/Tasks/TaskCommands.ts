@@ -107,8 +107,9 @@ export class TaskCommands extends Effect.Service<TaskCommands>()("taskd/TaskComm
             SqlError: Effect.die
           })
         )
-        yield* signal.notify
+        // Read back before waking the job runner, so the response shows the task as queued: pending.
         const created = yield* tasks.findById(taskId, visibilityOf(actor))
+        yield* signal.notify
         if (created === undefined) {
           return yield* new InternalServerError({ message: "Internal error fetching task." })
         }
