@@ -57,6 +57,7 @@ export const createTemplate = (options: { readonly appUrl?: string } = {}) =>
 
 export interface TaskWorkspace {
   readonly taskId: string
+  readonly name: string
   readonly workspaceId: string
   readonly agentId: string
   readonly agentToken: string
@@ -82,10 +83,17 @@ const insertBuild = (workspaceId: string, versionId: string, initiatorId: string
     return { buildId, buildNumber: n }
   })
 
-/** A task whose workspace has a succeeded start build with an agent and the task app. */
+export interface TaskWorkspaceOptions {
+  readonly appUrl?: string
+  readonly appHealth?: "disabled" | "initializing" | "healthy" | "unhealthy"
+  readonly lifecycle?: "created" | "starting" | "ready" | "off"
+}
+
+/** A task whose workspace has a succeeded start build with an agent (ready) and the task app (healthy). */
 export const createTaskWorkspace = (
   owner: TestUser,
-  template: { readonly versionId: string; readonly templateId: string }
+  template: { readonly versionId: string; readonly templateId: string },
+  options: TaskWorkspaceOptions = {}
 ) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -112,12 +120,16 @@ export const createTaskWorkspace = (
       }
     )
     yield* sql`INSERT INTO workspace_agents (id, workspace_build_id, auth_token_hash, lifecycle_state, created_at, updated_at)
-               VALUES (${agentId}, ${buildId}, ${hashSecret(agentToken)}, 'ready', ${now}, ${now})`
-    yield* sql`INSERT INTO workspace_apps (id, agent_id, slug, health, created_at)
-               VALUES (${appId}, ${agentId}, 'task-app', 'healthy', ${now})`
+               VALUES (${agentId}, ${buildId}, ${hashSecret(agentToken)}, ${
+      options.lifecycle ?? "ready"
+    }, ${now}, ${now})`
+    yield* sql`INSERT INTO workspace_apps (id, agent_id, slug, url, health, created_at)
+               VALUES (${appId}, ${agentId}, 'task-app', ${options.appUrl ?? ""}, ${
+      options.appHealth ?? "healthy"
+    }, ${now})`
     yield* sql`INSERT INTO task_workspace_apps (task_id, workspace_build_number, workspace_agent_id, workspace_app_id)
                VALUES (${taskId}, ${buildNumber}, ${agentId}, ${appId})`
-    return { taskId, workspaceId, agentId, agentToken } satisfies TaskWorkspace
+    return { taskId, name, workspaceId, agentId, agentToken } satisfies TaskWorkspace
   }).pipe(Effect.orDie)
 
 /** Queues a build for the task's workspace, as pause (stop), resume (start) or delete would. */
