@@ -13,15 +13,17 @@ import * as Embedded from "../../src/Database/Embedded.ts"
 
 export interface Backend {
   readonly name: "pglite" | "postgres"
-  /** A migrated, empty database for one test file. */
+  /** A migrated, empty database for one test file; every build of the layer is a new database. */
   readonly layer: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown>
+  /** A new database that no migration has touched yet. */
+  readonly unmigrated: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown>
 }
 
 const admin = (url: string) => PgClient.layer({ url: Redacted.make(url), maxConnections: 1 })
 
-/** Creates a database on the server for the life of the layer, then drops it. */
-const freshPostgres = (url: string): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> =>
-  Layer.unwrapScoped(Effect.gen(function*() {
+/** Creates a database on the server for the life of the scope, then drops it; returns its URL. */
+export const freshPostgresUrl = (url: string) =>
+  Effect.gen(function*() {
     const name = `taskd_test_${randomBytes(6).toString("hex")}`
     const runAdmin = (statement: string) =>
       Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
@@ -34,14 +36,27 @@ const freshPostgres = (url: string): Layer.Layer<PgClient.PgClient | SqlClient.S
     )
     const target = new URL(url)
     target.pathname = `/${name}`
-    return Database.postgres(Redacted.make(target.toString()), 4)
-  }))
+    return target.toString()
+  })
 
-export const pglite: Backend = { name: "pglite", layer: Database.migrated(Embedded.layer("memory://")) }
+/** A database of its own on the server for the life of the layer. */
+const freshPostgres = (url: string): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> =>
+  Layer.unwrapScoped(Effect.map(freshPostgresUrl(url), (fresh) => Database.postgres(Redacted.make(fresh), 4)))
 
-export const postgres = (url: string): Backend => ({ name: "postgres", layer: Database.migrated(freshPostgres(url)) })
+export const pglite: Backend = {
+  name: "pglite",
+  layer: Database.migrated(Embedded.layer("memory://")),
+  unmigrated: Embedded.layer("memory://")
+}
 
-const testDatabaseUrl = process.env["TEST_DATABASE_URL"]
+export const postgres = (url: string): Backend => ({
+  name: "postgres",
+  layer: Database.migrated(freshPostgres(url)),
+  unmigrated: freshPostgres(url)
+})
+
+/** The Postgres server the suites also run on, when set. */
+export const testDatabaseUrl = process.env["TEST_DATABASE_URL"]
 
 /** PGlite, plus Postgres when TEST_DATABASE_URL is set. */
 export const all: ReadonlyArray<Backend> = testDatabaseUrl ? [pglite, postgres(testDatabaseUrl)] : [pglite]
