@@ -62,11 +62,12 @@ for (const backend of Backends.all) {
           assertIsUser(yield* request("GET", `${me}?coder_session_token=${user.token}`), user)
         }))
 
-      it.effect("Authorization: Bearer", () =>
+      it.effect("Authorization: Bearer, and the access_token query parameter (RFC 6750, newer Coder)", () =>
         Effect.gen(function*() {
           const user = yield* createUser()
           assertIsUser(yield* request("GET", me, { headers: { authorization: `Bearer ${user.token}` } }), user)
           assertIsUser(yield* request("GET", me, { headers: { authorization: `bearer ${user.token}` } }), user)
+          assertIsUser(yield* request("GET", `${me}?access_token=${user.token}`), user)
         }))
 
       it.effect("sources are read in Coder's order: cookie, query parameter, header", () =>
