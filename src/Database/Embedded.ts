@@ -8,7 +8,8 @@ import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { mkdirSync } from "node:fs"
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs"
+import * as Path from "node:path"
 
 export class EmbeddedDatabaseError extends Data.TaggedError("EmbeddedDatabaseError")<{
   readonly message: string
@@ -23,8 +24,60 @@ const isMemory = (dataDir: string) => dataDir.startsWith("memory://")
  */
 const embeddedPoolSize = 1
 
+const inUse = (dataDir: string, detail: string) =>
+  new EmbeddedDatabaseError({
+    message: `Could not open the embedded database in ${dataDir}: it is in use by another process (${detail}). ` +
+      `Only one process can use it at a time; stop the other taskd using it, or set DATABASE_URL.`
+  })
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM"
+  }
+}
+
+/**
+ * PGlite itself does not notice a second process opening its data directory (both would write to it),
+ * so taskd keeps a lock file holding the owner's pid. A lock left by a process that is gone is taken over.
+ */
+const lockDataDir = (dataDir: string) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        mkdirSync(dataDir, { recursive: true })
+        const lockFile = Path.join(dataDir, "taskd.lock")
+        for (let attempt = 0; attempt < 2; attempt++) {
+          try {
+            const fd = openSync(lockFile, "wx")
+            writeSync(fd, String(process.pid))
+            closeSync(fd)
+            return lockFile
+          } catch (error) {
+            if ((error as { code?: string }).code !== "EEXIST") throw error
+            const pid = Number.parseInt(readFileSync(lockFile, "utf8"), 10)
+            if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw inUse(dataDir, `pid ${pid}`)
+            unlinkSync(lockFile)
+          }
+        }
+        throw inUse(dataDir, "its lock file keeps coming back")
+      },
+      catch: (cause) =>
+        cause instanceof EmbeddedDatabaseError ? cause : new EmbeddedDatabaseError({
+          message: `Could not lock the embedded database in ${dataDir}: ${String(cause)}`,
+          cause
+        })
+    }),
+    (lockFile) => Effect.ignore(Effect.try(() => unlinkSync(lockFile)))
+  )
+
 /** Opens PGlite on `dataDir` and serves it on 127.0.0.1 (a free port); closes both when the scope ends. */
 export const serveEmbedded = (dataDir: string) =>
+  Effect.zipRight(isMemory(dataDir) ? Effect.void : lockDataDir(dataDir), openAndServe(dataDir))
+
+const openAndServe = (dataDir: string) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
