@@ -2,6 +2,7 @@
  * One log snapshot per task, replaced by each upload.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import type { SnapshotEnvelope } from "../Domain/Snapshot.ts"
 
@@ -11,6 +12,38 @@ type StoredEnvelope = typeof SnapshotEnvelope.Encoded
 export interface StoredSnapshot {
   readonly log_snapshot: unknown
   readonly log_snapshot_created_at: Date
+}
+
+/**
+ * When a stored snapshot is replaced by an incoming one:
+ * - `newer`: unless the incoming one is older; at an equal time, only if the content differs (so that
+ *   storing the same snapshot twice changes nothing);
+ * - `only-missing`: never;
+ * - `overwrite`: always.
+ */
+export type ConflictMode = "newer" | "only-missing" | "overwrite"
+
+export interface SnapshotRow {
+  readonly taskId: string
+  readonly envelope: StoredEnvelope
+  readonly capturedAt: Date
+}
+
+/** What became of a row: stored as new, replacing, kept out by the conflict rule, or its task is gone. */
+export type UpsertOutcome = "inserted" | "updated" | "skipped" | "missing"
+
+export interface ExportedSnapshot {
+  readonly task_id: string
+  readonly log_snapshot: unknown
+  readonly log_snapshot_created_at: Date
+}
+
+export interface ExportFilter {
+  readonly taskIds?: ReadonlyArray<string>
+  /** An owner's id or username. */
+  readonly owner?: string
+  /** Snapshots captured at or after this time. */
+  readonly since?: Date
 }
 
 export class SnapshotRepo extends Effect.Service<SnapshotRepo>()("taskd/SnapshotRepo", {
@@ -41,6 +74,93 @@ export class SnapshotRepo extends Effect.Service<SnapshotRepo>()("taskd/Snapshot
           Effect.orDie
         )
 
-    return { upsert, find } as const
+    const conflictClause = (mode: ConflictMode) => {
+      switch (mode) {
+        case "only-missing":
+          return sql.literal("DO NOTHING")
+        case "overwrite":
+          return sql.literal(
+            "DO UPDATE SET log_snapshot = EXCLUDED.log_snapshot, " +
+              "log_snapshot_created_at = EXCLUDED.log_snapshot_created_at"
+          )
+        case "newer":
+          return sql.literal(
+            "DO UPDATE SET log_snapshot = EXCLUDED.log_snapshot, " +
+              "log_snapshot_created_at = EXCLUDED.log_snapshot_created_at " +
+              "WHERE EXCLUDED.log_snapshot_created_at > s.log_snapshot_created_at " +
+              "OR (EXCLUDED.log_snapshot_created_at = s.log_snapshot_created_at " +
+              "AND EXCLUDED.log_snapshot IS DISTINCT FROM s.log_snapshot)"
+          )
+      }
+    }
+
+    /**
+     * Stores many snapshots in one statement (so in one transaction), applying the conflict rule in SQL,
+     * and tells for each row what became of it. Rows of unknown or deleted tasks are never stored; the
+     * tasks are share-locked so that a concurrent delete cannot leave an orphan. The task ids must be
+     * distinct; rows are locked in task id order so that concurrent batches cannot deadlock.
+     */
+    const upsertMany = (
+      rows: ReadonlyArray<SnapshotRow>,
+      mode: ConflictMode
+    ): Effect.Effect<ReadonlyMap<string, UpsertOutcome>, SqlError> => {
+      if (rows.length === 0) return Effect.succeed(new Map())
+      const json = JSON.stringify(rows.map((row) => ({
+        task_id: row.taskId,
+        log_snapshot: row.envelope,
+        captured_at: row.capturedAt.toISOString()
+      })))
+      return sql<{ task_id: string; outcome: UpsertOutcome }>`
+        WITH input AS (
+          SELECT r.task_id, r.log_snapshot, r.captured_at
+          FROM jsonb_to_recordset(${json}::jsonb) AS r(task_id uuid, log_snapshot jsonb, captured_at timestamptz)
+        ),
+        live AS (
+          SELECT input.task_id, input.log_snapshot, input.captured_at
+          FROM input JOIN tasks ON tasks.id = input.task_id
+          WHERE tasks.deleted_at IS NULL
+          ORDER BY input.task_id
+          FOR SHARE OF tasks
+        ),
+        written AS (
+          INSERT INTO task_snapshots AS s (task_id, log_snapshot, log_snapshot_created_at)
+          SELECT task_id, log_snapshot, captured_at FROM live ORDER BY task_id
+          ON CONFLICT (task_id) ${conflictClause(mode)}
+          RETURNING s.task_id, (s.xmax = 0) AS inserted
+        )
+        SELECT input.task_id::text AS task_id,
+          CASE
+            WHEN written.task_id IS NOT NULL THEN CASE WHEN written.inserted THEN 'inserted' ELSE 'updated' END
+            WHEN live.task_id IS NULL THEN 'missing'
+            ELSE 'skipped'
+          END AS outcome
+        FROM input
+        LEFT JOIN live ON live.task_id = input.task_id
+        LEFT JOIN written ON written.task_id = input.task_id`.pipe(
+        Effect.map((result) => new Map(result.map((row) => [row.task_id, row.outcome])))
+      )
+    }
+
+    /** One page of live tasks' snapshots after `afterTaskId`, in task id order. */
+    const exportPage = (filter: ExportFilter, afterTaskId: string | undefined, limit: number) =>
+      sql<ExportedSnapshot>`
+        SELECT s.task_id::text AS task_id, s.log_snapshot, s.log_snapshot_created_at
+        FROM task_snapshots s
+        JOIN tasks t ON t.id = s.task_id AND t.deleted_at IS NULL
+        ${filter.owner === undefined ? sql.literal("") : sql`JOIN users u ON u.id = t.owner_id`}
+        WHERE ${
+        sql.and([
+          afterTaskId === undefined ? sql.literal("TRUE") : sql`s.task_id > ${afterTaskId}`,
+          filter.taskIds === undefined ? sql.literal("TRUE") : sql`s.task_id::text IN ${sql.in(filter.taskIds)}`,
+          filter.owner === undefined
+            ? sql.literal("TRUE")
+            : sql`(u.id::text = ${filter.owner} OR lower(u.username) = lower(${filter.owner}))`,
+          filter.since === undefined ? sql.literal("TRUE") : sql`s.log_snapshot_created_at >= ${filter.since}`
+        ])
+      }
+        ORDER BY s.task_id
+        LIMIT ${limit}`
+
+    return { upsert, find, upsertMany, exportPage } as const
   })
 }) {}
