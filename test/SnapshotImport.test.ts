@@ -2,8 +2,8 @@
  * `importSnapshots` / `exportSnapshots` (issue #6) on each backend: idempotency, conflict modes, invalid
  * records, dry run, resume, round trip, trimming and a 20,000-record import.
  */
-import { assert, describe, layer } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, layer } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -114,7 +114,10 @@ for (const backend of Backends.all) {
           assert.deepStrictEqual(messagesOf(ids[0]!), [msg(1)])
           assert.deepStrictEqual(messagesOf(ids[1]!), [msg(2)])
           assert.deepStrictEqual(messagesOf(ids[2]!), [msg(3)])
-          assert.strictEqual(rows.find((row) => row.task_id === ids[1])?.log_snapshot_created_at, "2025-01-01T11:00:00.000Z")
+          assert.strictEqual(
+            rows.find((row) => row.task_id === ids[1])?.log_snapshot_created_at,
+            "2025-01-01T11:00:00.000Z"
+          )
         }))
 
       it.effect("only-missing never overwrites; overwrite always does, also with older records", () =>
@@ -147,7 +150,9 @@ for (const backend of Backends.all) {
           ]
           const messages = (rows: ReadonlyArray<Row>) => (rows[0]!.log_snapshot as any).data.messages
           for (
-            const [conflict, expected] of [["newer", [msg(2)]], ["only-missing", [msg(1)]], ["overwrite", [msg(3)]]] as const
+            const [conflict, expected] of [["newer", [msg(2)]], ["only-missing", [msg(1)]], ["overwrite", [
+              msg(3)
+            ]]] as const
           ) {
             yield* clear(ids)
             const summary = yield* run(input, { conflict })
@@ -281,7 +286,11 @@ for (const backend of Backends.all) {
           yield* run([
             record(ids[0]!, "2025-01-01T10:00:00.5Z", [1, 2], { $schema: "https://example.com/s.json" }),
             record(ids[1]!, "2025-02-01T10:00:00Z", []),
-            { task_id: ids[2]!, captured_at: "2025-03-01T10:00:00Z", messages: [{ content: "odd time", time: "2025-09-25T12:42:48.5+02:00" }] },
+            {
+              task_id: ids[2]!,
+              captured_at: "2025-03-01T10:00:00Z",
+              messages: [{ content: "odd time", time: "2025-09-25T12:42:48.5+02:00" }]
+            },
             record(ids[3]!, "2025-03-01T10:00:00Z", Array.from({ length: 12 }, (_, i) => i))
           ], { trim: false })
           const before = yield* rowsOf(ids)
