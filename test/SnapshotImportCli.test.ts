@@ -65,7 +65,10 @@ const freshTarget = async (kind: "pglite" | "postgres"): Promise<Target> => {
 /** Runs `effect` against the target with the test server's fixtures, then closes the database. */
 const withDatabase = <A>(target: Target, effect: Effect.Effect<A, unknown, any>): Promise<A> =>
   Effect.runPromise(
-    Effect.provide(effect, TestServer.layer({ name: "pglite", layer: target.layer() as any })) as Effect.Effect<A>
+    Effect.provide(
+      effect,
+      TestServer.layer({ name: "pglite", layer: target.layer() as any, unmigrated: target.layer() as any })
+    ) as Effect.Effect<A>
   )
 
 const makeTasks = (target: Target, n: number) =>
