@@ -18,7 +18,7 @@ import {
   importSources,
   type InvalidRecord,
   ndjsonRecords,
-  truncatedPrefix
+  truncationPrefix
 } from "../src/Snapshots/Backfill.ts"
 import * as Backends from "./support/Backends.ts"
 import { createTaskWorkspace, createTemplate, createUser } from "./support/Fixtures.ts"
@@ -236,7 +236,7 @@ for (const backend of Backends.all) {
           assert.deepStrictEqual((rows[0]!.log_snapshot as any).data.messages.map((m: any) => m.id), many.slice(5))
           const [bigRow] = yield* rowsOf([ids[1]!])
           const content: string = (bigRow!.log_snapshot as any).data.messages[0].content
-          assert.strictEqual(content, truncatedPrefix + "x".repeat(57_344))
+          assert.strictEqual(content, truncationPrefix + "x".repeat(57_344))
 
           yield* run([record(ids[0]!, "2025-01-01T10:00:00Z", many)], { trim: false, conflict: "overwrite" })
           rows = yield* rowsOf([ids[0]!])

@@ -14,10 +14,10 @@ import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { trimForSnapshot } from "../AgentApi/Trim.ts"
 import { GoString, Message, type MessagesResponse } from "../Domain/AgentApi.ts"
 import { AgentApiFormat } from "../Domain/Snapshot.ts"
 import { Timestamp } from "../Domain/Time.ts"
@@ -25,7 +25,6 @@ import { parseUuid } from "../Domain/Uuid.ts"
 import { formatIssues } from "../Http/Body.ts"
 import { payloadFromUpload, toEnvelope } from "./Envelope.ts"
 import { type ConflictMode, SnapshotRepo, type SnapshotRow, type UpsertOutcome } from "./SnapshotRepo.ts"
-import { trimMessages } from "./Trim.ts"
 
 /** A task id as google/uuid parses it, kept in canonical form. */
 export const TaskId = Schema.transformOrFail(Schema.String, Schema.String, {
@@ -193,10 +192,9 @@ export const decodeRecord = (
       })
     )
     const trimmed: MessagesResponse = options.trim
-      ? yield* Option.match(trimMessages(payload), {
-        onNone: () => Effect.fail("the payload does not fit in 64 KiB even with one message truncated"),
-        onSome: Effect.succeed
-      })
+      ? yield* Effect.fromNullable(trimForSnapshot(payload)).pipe(
+        Effect.orElseFail(() => "the payload does not fit in 64 KiB even with one message truncated")
+      )
       : payload
     return { taskId, capturedAt, envelope: yield* toEnvelope(trimmed) }
   })
