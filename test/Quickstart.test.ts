@@ -1,0 +1,84 @@
+/**
+ * The README quickstart, end to end: the local process provisioner runs scripts/demo-agent.ts as the
+ * workspace; the task becomes active, takes input, is paused (the agent uploads its snapshot on SIGTERM),
+ * reads the same conversation from the snapshot, resumes and is deleted. HTTP only, real processes.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Backends from "./support/Backends.ts"
+import { adminToken, createUser } from "./support/Fixtures.ts"
+import { pollUntil, waitForStatus } from "./support/TaskFlow.ts"
+import * as TestServer from "./support/TestServer.ts"
+
+const demoAgent = "node --import tsx scripts/demo-agent.ts"
+
+for (const backend of Backends.all) {
+  describe(`quickstart with the demo agent [${backend.name}]`, () => {
+    layer(TestServer.layer(backend), { timeout: 120_000, excludeTestServices: true })((it) => {
+      it.scoped("create, active, send, live logs, pause, snapshot logs, resume, delete", () =>
+        Effect.gen(function*() {
+          const admin = yield* TestServer.clientFor(yield* adminToken)
+          const template = yield* admin.templates.create({
+            path: { organization: "default" },
+            payload: { name: "demo", agent_command: demoAgent }
+          })
+          const user = yield* createUser()
+          const client = yield* TestServer.clientFor(user.token)
+          const path = (task: string) => ({ path: { user: "me", task } })
+
+          const created = yield* client.tasks.create({
+            path: { user: "me" },
+            payload: { template_version_id: template.active_version_id, input: "Build me a web app" }
+          })
+          assert.strictEqual(created.status, "pending")
+          yield* waitForStatus(user.token, created.id, "active", 60_000)
+
+          // The agent answered the prompt; talk to it and read the live conversation.
+          const live = yield* pollUntil(
+            client.tasks.logs(path(created.name)),
+            (logs) => logs.logs.length >= 2,
+            (last) => JSON.stringify(last)
+          )
+          assert.isUndefined(live.snapshot)
+          assert.deepStrictEqual(live.logs.map((entry) => [entry.type, entry.content]), [
+            ["input", "Build me a web app"],
+            ["output", "Done: Build me a web app"]
+          ])
+          yield* pollUntil(
+            client.tasks.send({ ...path(created.id), payload: { input: "Add a login page" } }).pipe(Effect.either),
+            (result) => result._tag === "Right",
+            (last) => JSON.stringify(last)
+          )
+          const beforePause = yield* pollUntil(
+            client.tasks.logs(path(created.id)),
+            (logs) => logs.logs.length === 4,
+            (last) => JSON.stringify(last)
+          )
+
+          // Pausing stops the process; its shutdown uploads the snapshot, which the logs now come from.
+          const paused = yield* client.tasks.pause(path(created.id))
+          assert.strictEqual(paused.workspace_build.transition, "stop")
+          yield* waitForStatus(user.token, created.id, "paused", 60_000)
+          const fromSnapshot = yield* client.tasks.logs(path(created.id))
+          assert.strictEqual(fromSnapshot.snapshot, true)
+          assert.isDefined(fromSnapshot.snapshot_at)
+          assert.deepStrictEqual(fromSnapshot.logs, beforePause.logs)
+
+          // Resume starts a new workspace process; the task is active again with a live conversation.
+          const resumed = yield* client.tasks.resume(path(created.id))
+          assert.strictEqual(resumed.workspace_build.transition, "start")
+          yield* waitForStatus(user.token, created.id, "active", 60_000)
+          const again = yield* pollUntil(
+            client.tasks.logs(path(created.id)),
+            (logs) => logs.logs.length >= 2,
+            (last) => JSON.stringify(last)
+          )
+          assert.isUndefined(again.snapshot)
+
+          yield* client.tasks.delete(path(created.id))
+          const gone = yield* client.tasks.get(path(created.id)).pipe(Effect.flip)
+          assert.strictEqual(gone._tag, "NotFound")
+        }))
+    })
+  })
+}
