@@ -342,7 +342,7 @@ for (const backend of Backends.all) {
             WHERE t.name LIKE 'bulk-%' AND s.log_snapshot -> 'data' -> 'messages' -> 1 ->> 'content' IS NOT NULL`
             .pipe(Effect.orDie)
           assert.strictEqual(count, n)
-        }), { timeout: 60_000 })
+        }), { timeout: 240_000 })
     })
   })
 }

@@ -12,7 +12,6 @@ import { BadRequest, Conflict, InternalServerError, type ServiceUnavailable } fr
 import { CreateTaskRequest, TaskInputRequest } from "../Domain/Task.ts"
 import { readJsonAs, withBody } from "../Http/Body.ts"
 import { edge } from "../Http/Edge.ts"
-import { parseQuery } from "../Http/QueryParams.ts"
 import { invalidJson } from "../Http/Responses.ts"
 import { logsFromSnapshot } from "../Snapshots/SnapshotLogs.ts"
 import { SnapshotRepo } from "../Snapshots/SnapshotRepo.ts"
@@ -38,8 +37,9 @@ const makeHandlers = Effect.gen(function*() {
   const list = (request: HttpServerRequest.HttpServerRequest) =>
     Effect.gen(function*() {
       const actor = yield* CurrentUser
-      const query = parseQuery(request, { known: ["q"] })
-      const { errors, search } = yield* parseTaskSearch(query.values.q ?? "", actor.id)
+      // Like Go's `Query().Get("q")`: the first `q` counts, other parameters are ignored.
+      const q = new URL(request.url, "http://taskd").searchParams.get("q") ?? ""
+      const { errors, search } = yield* parseTaskSearch(q, actor.id)
       if (errors.length > 0) {
         return yield* new BadRequest({ message: "Invalid task search query.", validations: errors })
       }

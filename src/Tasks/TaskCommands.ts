@@ -69,7 +69,9 @@ export class TaskCommands extends Effect.Service<TaskCommands>()("taskd/TaskComm
 
         const taskId = randomUUID()
         const createdAt = yield* now
-        yield* sql.withTransaction(Effect.gen(function*() {
+        // Read back inside the transaction: until it commits no job runner can claim the start job, so the
+        // response shows the task as queued (pending), however fast the runners are.
+        const created = yield* sql.withTransaction(Effect.gen(function*() {
           const workspaceId = randomUUID()
           yield* tasks.insertWithWorkspace({
             id: taskId,
@@ -90,6 +92,7 @@ export class TaskCommands extends Effect.Service<TaskCommands>()("taskd/TaskComm
             initiatorId: actor.id,
             templateVersionId: version.id
           })
+          return yield* tasks.findById(taskId, visibilityOf(actor))
         })).pipe(
           Effect.catchTags({
             TaskNameTaken: () =>
@@ -107,8 +110,6 @@ export class TaskCommands extends Effect.Service<TaskCommands>()("taskd/TaskComm
             SqlError: Effect.die
           })
         )
-        // Read back before waking the job runner, so the response shows the task as queued: pending.
-        const created = yield* tasks.findById(taskId, visibilityOf(actor))
         yield* signal.notify
         if (created === undefined) {
           return yield* new InternalServerError({ message: "Internal error fetching task." })
