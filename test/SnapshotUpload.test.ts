@@ -104,6 +104,17 @@ for (const backend of Backends.all) {
           })
         }))
 
+      it.effect("keys match Go's way: case-insensitively, an exact match first; null is the zero value", () =>
+        Effect.gen(function*() {
+          const { task } = yield* setup
+          const body = `{"Messages":[{"ID":3,"Content":"x","content":"exact","ROLE":"agent","time":null}]}`
+          assert.strictEqual((yield* request("POST", path(task.taskId), { token: task.agentToken, body })).status, 204)
+          const stored = yield* storedSnapshot(task.taskId)
+          assert.deepStrictEqual((stored?.log_snapshot as any).data.messages, [
+            { id: 3, content: "exact", role: "agent", time: "0001-01-01T00:00:00Z" }
+          ])
+        }))
+
       it.effect("Unauthorized: no token, a token that is not a UUID, an unknown token", () =>
         Effect.gen(function*() {
           const { task } = yield* setup

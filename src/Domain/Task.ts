@@ -126,8 +126,11 @@ export const TasksListResponse = Schema.Struct({
   count: Schema.Int
 }).annotations({ identifier: "TasksListResponse" })
 
+/** Go decodes a missing UUID as the zero UUID, which then names no template version. */
+export const zeroUuid = "00000000-0000-0000-0000-000000000000"
+
 export const CreateTaskRequest = Schema.Struct({
-  template_version_id: Schema.UUID,
+  template_version_id: Schema.optionalWith(Schema.UUID, { default: () => zeroUuid }),
   template_version_preset_id: Schema.optional(Schema.UUID),
   input: Schema.optionalWith(Schema.String, { default: () => "" }),
   name: Schema.optional(Schema.String),

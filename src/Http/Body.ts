@@ -13,6 +13,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type { Readable } from "node:stream"
 import { type BadRequest, BadRequestResponse } from "../Domain/CoderError.ts"
+import { goShape } from "./GoJson.ts"
 import { firstJsonValue } from "./Json.ts"
 
 /** The body is larger than the cap; Go's MaxBytesReader says "http: request body too large". */
@@ -177,10 +178,13 @@ export const readJsonAs = <A, I>(
   schema: Schema.Schema<A, I>,
   limit: number = defaultMaxJsonBytes
 ): Effect.Effect<A, BodyTooLarge | BodyReadFailed | BodyNotJson | BodyInvalid> =>
-  Effect.flatMap(readJson(request, limit), (json) =>
-    Schema.decodeUnknown(schema, { errors: "all" })(json).pipe(
-      Effect.mapError((error) => new BodyInvalid({ reason: formatIssues(error) }))
-    ))
+  Effect.flatMap(
+    readJson(request, limit),
+    (json) =>
+      Schema.decodeUnknown(schema, { errors: "all" })(goShape(json, schema.ast)).pipe(
+        Effect.mapError((error) => new BodyInvalid({ reason: formatIssues(error) }))
+      )
+  )
 
 /** A 400 that also closes the connection: the rest of an over-sized body is left unread, as Go does. */
 const refuseAndClose = (error: BadRequest) =>

@@ -7,6 +7,7 @@ import * as Schema from "effect/Schema"
 import { MessagesPayload, type MessagesResponse } from "../Domain/AgentApi.ts"
 import { AgentApiFormat, SnapshotEnvelope } from "../Domain/Snapshot.ts"
 import { formatIssues } from "../Http/Body.ts"
+import { goShape } from "../Http/GoJson.ts"
 
 /** The payload does not decode as agentapi's `GET /messages` response. */
 export class PayloadUndecodable extends Data.TaggedError("PayloadUndecodable")<{ readonly detail: string }> {}
@@ -41,7 +42,7 @@ const checkStorable = (payload: MessagesResponse) => {
 export const payloadFromUpload = (json: unknown) =>
   Effect.gen(function*() {
     // Go decodes a JSON null into a struct as "nothing set".
-    const decoded = yield* decodePayload(json === null ? {} : json).pipe(
+    const decoded = yield* decodePayload(goShape(json === null ? {} : json, MessagesPayload.ast)).pipe(
       Effect.mapError((error) => new PayloadUndecodable({ detail: formatIssues(error) }))
     )
     if (decoded.messages === undefined || decoded.messages === null) return yield* new PayloadMissingMessages()
