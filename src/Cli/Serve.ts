@@ -6,12 +6,15 @@ import * as Options from "@effect/cli/Options"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { createServer } from "node:http"
 import * as Database from "../Database/Database.ts"
 import { migrate } from "../Database/Migrations.ts"
+import * as DefaultProvisioner from "../Provisioner/Default.ts"
+import { Provisioner } from "../Provisioner/Provisioner.ts"
 import * as Server from "../Server.ts"
 import { bootstrap } from "../Users/Bootstrap.ts"
 
@@ -26,13 +29,32 @@ const Bootstrap = Layer.effectDiscard(Effect.gen(function*() {
   }
 }))
 
-/** The whole standalone server on `host:port`, with the database the environment names. */
+/**
+ * The whole standalone server on `host:port`, with the database the environment names. The provisioner is
+ * built first and exposed, so that `serve` can stop workspaces while the server still answers.
+ */
 export const serverLayer = (options: { readonly port: number; readonly host: string }) =>
-  Server.layer().pipe(
+  Server.layer({ provisioner: Layer.effect(Provisioner, Provisioner) }).pipe(
     Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })),
+    Layer.provideMerge(DefaultProvisioner.layer),
     Layer.provide(Bootstrap),
-    Layer.provide(Database.migrated(Database.fromConfig))
+    Layer.provideMerge(Database.migrated(Database.fromConfig))
   )
+
+/**
+ * Runs the server until interrupted (SIGINT, SIGTERM). On the way out, local workspaces are stopped first,
+ * while the server still answers, so their agents can upload their snapshots; then everything closes.
+ */
+export const runServer = (options: { readonly port: number; readonly host: string }) =>
+  Effect.scoped(Effect.gen(function*() {
+    const context = yield* Layer.build(serverLayer(options))
+    const provisioner = Context.get(context, Provisioner)
+    return yield* Effect.never.pipe(
+      Effect.onInterrupt(() =>
+        Effect.zipRight(Effect.logInfo("shutting down: stopping workspaces"), provisioner.stopAll)
+      )
+    )
+  }))
 
 const port = Options.integer("port").pipe(
   Options.withDescription("Port to listen on (PORT)."),
@@ -49,7 +71,7 @@ const host = Options.text("host").pipe(
 export const serve = Command.make(
   "serve",
   { port, host },
-  (options) => Layer.launch(serverLayer(options))
+  runServer
 ).pipe(Command.withDescription("Serve the API (embedded PGlite unless DATABASE_URL is set)."))
 
 export const migrateCommand = Command.make("migrate", {}, () =>

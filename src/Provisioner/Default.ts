@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { AgentRepo } from "../Workspaces/AgentRepo.ts"
+import { JobRepo } from "./JobRepo.ts"
 import * as LocalProcess from "./LocalProcess.ts"
 
 /** The URL workspaces use to reach this server. */
@@ -31,11 +32,15 @@ const accessUrl = Effect.gen(function*() {
 export const layer = Layer.unwrapEffect(Effect.gen(function*() {
   const stopGrace = yield* LocalProcess.StopGrace
   const agents = yield* AgentRepo
+  const jobs = yield* JobRepo
   const context = yield* Effect.context<never>()
   return LocalProcess.layer({
     accessUrl: Effect.provide(accessUrl, context),
     stopGrace,
     onUnexpectedExit: (spec) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => agents.setLifecycle(spec.agentId, "off", new Date(now)))
+      Effect.flatMap(Clock.currentTimeMillis, (now) => agents.setLifecycle(spec.agentId, "off", new Date(now))),
+    // A workspace stopped because taskd shut down is paused, like one stopped by a stop build.
+    onShutdownStop: (spec) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => jobs.recordStopped(spec.workspaceId, new Date(now)))
   })
-})).pipe(Layer.provide(AgentRepo.Default))
+})).pipe(Layer.provide([AgentRepo.Default, JobRepo.Default]))

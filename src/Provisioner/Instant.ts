@@ -9,7 +9,8 @@ import { Provisioner } from "./Provisioner.ts"
 export const make: Provisioner["Type"] = {
   appUrl: (spec) => Effect.succeed(spec.templateAppUrl),
   start: () => Effect.void,
-  stop: () => Effect.void
+  stop: () => Effect.void,
+  stopAll: Effect.void
 }
 
 export const layer = Layer.succeed(Provisioner, make)

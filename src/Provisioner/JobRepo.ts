@@ -5,6 +5,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
+import { randomUUID } from "node:crypto"
 import type { WorkspaceTransition } from "../Domain/Task.ts"
 
 export interface JobContext {
@@ -118,6 +119,36 @@ export class JobRepo extends Effect.Service<JobRepo>()("taskd/JobRepo", {
           DELETE FROM task_snapshots USING deleted_task WHERE task_snapshots.task_id = deleted_task.id`
       })).pipe(Effect.orDie)
 
-    return { acquire, heartbeat, complete, createAgent, agentsOff, workspaceDeleted } as const
+    /**
+     * Records a stop that already happened (taskd stopped the workspace while shutting down): a stop build
+     * whose job has succeeded, so the task shows as paused and its agent token stops working.
+     */
+    const recordStopped = (workspaceId: string, at: Date) =>
+      sql.withTransaction(Effect.gen(function*() {
+        const [latest] = yield* sql<
+          { build_number: number; template_version_id: string; owner_id: string; organization_id: string }
+        >`
+          SELECT wb.build_number, wb.template_version_id, w.owner_id, w.organization_id
+          FROM workspace_builds wb JOIN workspaces w ON w.id = wb.workspace_id
+          WHERE wb.workspace_id = ${workspaceId}
+          ORDER BY wb.build_number DESC LIMIT 1
+          FOR UPDATE OF w`
+        if (latest === undefined) return
+        const jobId = randomUUID()
+        const buildNumber = latest.build_number + 1
+        yield* sql`INSERT INTO provisioner_jobs (id, organization_id, job_status, created_at, updated_at, started_at,
+                                                 completed_at)
+                   VALUES (${jobId}, ${latest.organization_id}, 'succeeded', now(), now(), now(), now())`
+        yield* sql`INSERT INTO workspace_builds (id, workspace_id, template_version_id, build_number, transition, reason,
+                                                 initiator_id, job_id, created_at)
+                   VALUES (${randomUUID()}, ${workspaceId}, ${latest.template_version_id}, ${buildNumber}, 'stop',
+                           'autostop', ${latest.owner_id}, ${jobId}, ${at})`
+        yield* sql`INSERT INTO task_workspace_apps (task_id, workspace_build_number)
+                   SELECT id, ${buildNumber} FROM tasks WHERE workspace_id = ${workspaceId}
+                   ON CONFLICT DO NOTHING`
+        yield* sql`UPDATE workspaces SET updated_at = ${at} WHERE id = ${workspaceId}`
+      })).pipe(Effect.zipRight(agentsOff(workspaceId, at)), Effect.orDie)
+
+    return { acquire, heartbeat, complete, createAgent, agentsOff, workspaceDeleted, recordStopped } as const
   })
 }) {}

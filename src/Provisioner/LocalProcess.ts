@@ -25,6 +25,8 @@ export interface LocalProcessOptions {
   readonly stopGrace: Duration.DurationInput
   /** Called when a workspace's process exits without being stopped. */
   readonly onUnexpectedExit: (spec: WorkspaceSpec, code: number | null) => Effect.Effect<void>
+  /** Called for each workspace stopped because taskd itself is shutting down, after it has stopped. */
+  readonly onShutdownStop: (spec: WorkspaceSpec) => Effect.Effect<void>
 }
 
 interface Running {
@@ -158,11 +160,24 @@ export const make = (options: LocalProcessOptions) =>
       spec.agentCommand === "" ? Instant.make.appUrl(spec) : Effect.map(freePort, (port) => `http://127.0.0.1:${port}`)
 
     // On shutdown every workspace is stopped the way a stop build stops it.
-    yield* Effect.addFinalizer(() =>
-      Effect.forEach([...running.keys()], stop, { concurrency: "unbounded", discard: true })
+    const stopAll = Effect.suspend(() =>
+      Effect.forEach(
+        [...running.values()],
+        (workspace) =>
+          Effect.zipRight(
+            stop(workspace.spec.workspaceId),
+            options.onShutdownStop(workspace.spec).pipe(
+              Effect.catchAllCause((cause) => Effect.logWarning("could not record the stop of a workspace", cause))
+            )
+          ),
+        { concurrency: "unbounded", discard: true }
+      )
     )
 
-    return { appUrl, start, stop, runningWorkspaces: () => [...running.keys()] }
+    // Whatever still runs when the provisioner goes away is stopped the same way.
+    yield* Effect.addFinalizer(() => stopAll)
+
+    return { appUrl, start, stop, stopAll, runningWorkspaces: () => [...running.keys()] }
   })
 
 /** TASKD_STOP_GRACE: how long a stopping workspace may take (default 30 s). */

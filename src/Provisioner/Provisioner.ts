@@ -32,4 +32,9 @@ export class Provisioner extends Context.Tag("taskd/Provisioner")<Provisioner, {
   readonly start: (spec: WorkspaceSpec & { readonly appUrl: string }) => Effect.Effect<void, ProvisionFailed>
   /** Stops the workspace, giving its agent time to shut down (and upload its snapshot). */
   readonly stop: (workspaceId: string) => Effect.Effect<void>
+  /**
+   * Stops every workspace this instance runs, because taskd is shutting down. Called while the server
+   * still answers, so agents can upload their snapshots on the way out.
+   */
+  readonly stopAll: Effect.Effect<void>
 }>() {}

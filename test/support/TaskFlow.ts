@@ -140,7 +140,8 @@ export const holdingRecording = () => {
       Effect.zipRight(
         Effect.promise(() => held.get(workspaceId) ?? Promise.resolve()),
         Effect.sync(() => void record.stops.push(workspaceId))
-      )
+      ),
+    stopAll: Effect.void
   })
   /** Holds the workspace's next stops until the returned effect runs. */
   const hold = (workspaceId: string) =>

@@ -20,7 +20,8 @@ export const recording = () => {
   const layer = Layer.succeed(Provisioner, {
     appUrl: Instant.make.appUrl,
     start: (spec) => Effect.sync(() => void record.starts.push(spec)),
-    stop: (workspaceId) => Effect.sync(() => void record.stops.push(workspaceId))
+    stop: (workspaceId) => Effect.sync(() => void record.stops.push(workspaceId)),
+    stopAll: Effect.void
   })
   return { record, layer }
 }
