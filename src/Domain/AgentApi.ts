@@ -5,8 +5,9 @@
  * Decoding follows Go's encoding/json: a missing or null field is the zero value, unknown keys are
  * dropped, and invalid UTF-16 becomes U+FFFD.
  */
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { Rfc3339String, zeroTime } from "./Time.ts"
+import { canonicalRfc3339, zeroTime } from "./Time.ts"
 
 /** A string as Go decodes it: lone surrogates are replaced, never stored. */
 export const GoString = Schema.transform(Schema.String, Schema.String, {
@@ -22,21 +23,51 @@ export const MessageId = Schema.Int.pipe(
   })
 )
 
-const zeroDefault = <S extends Schema.Schema.Any>(schema: S, zero: () => Schema.Schema.Type<S>) =>
-  Schema.optionalWith(schema, { nullable: true, default: zero })
-
 export const Role = Schema.String
 export const ConversationRole = Schema.Literal("user", "agent")
 export type ConversationRole = typeof ConversationRole.Type
 
-/** `agentapisdk.Message`. The role is not checked here: Coder stores any role and rejects it on read. */
-export const Message = Schema.Struct({
-  content: zeroDefault(GoString, () => ""),
-  id: zeroDefault(MessageId, () => 0),
-  role: zeroDefault(GoString, () => ""),
-  time: zeroDefault(Rfc3339String, () => zeroTime)
+/** A message as taskd keeps it: every field present, strings well-formed, the time in Go's form. */
+export const StoredMessage = Schema.Struct({
+  content: Schema.String,
+  id: MessageId,
+  role: Schema.String,
+  time: Schema.String
 }).annotations({ identifier: "AgentApiMessage" })
-export type Message = typeof Message.Type
+export type Message = typeof StoredMessage.Type
+
+/** A message as it may arrive: any field missing or null (Go's zero value). */
+const IncomingMessage = Schema.Struct({
+  content: Schema.optional(Schema.NullOr(Schema.String)),
+  id: Schema.optional(Schema.NullOr(MessageId)),
+  role: Schema.optional(Schema.NullOr(Schema.String)),
+  time: Schema.optional(Schema.NullOr(Schema.String))
+})
+
+/**
+ * `agentapisdk.Message`, decoded as Go decodes it: missing or null fields are zero, strings are made
+ * well-formed, the time is checked and written Go's way. The role is not checked here: Coder stores any role
+ * and rejects it on read. The normalising is one transformation per message rather than one per field,
+ * because uploads are hot.
+ */
+export const Message = Schema.transformOrFail(IncomingMessage, StoredMessage, {
+  strict: true,
+  decode: (message, _, ast) => {
+    const time = message.time === undefined || message.time === null ? zeroTime : canonicalRfc3339(message.time)
+    if (time === undefined) {
+      return ParseResult.fail(
+        new ParseResult.Type(ast, message, `time: parsing time ${JSON.stringify(message.time)} as RFC 3339`)
+      )
+    }
+    return ParseResult.succeed({
+      content: (message.content ?? "").toWellFormed(),
+      id: message.id ?? 0,
+      role: (message.role ?? "").toWellFormed(),
+      time
+    })
+  },
+  encode: ParseResult.succeed
+})
 
 /** `GET /messages` as agentapi answers it, and as the snapshot envelope stores it. */
 export const MessagesResponse = Schema.Struct({
@@ -44,6 +75,12 @@ export const MessagesResponse = Schema.Struct({
   messages: Schema.Array(Message)
 }).annotations({ identifier: "AgentApiMessages" })
 export type MessagesResponse = typeof MessagesResponse.Type
+
+/** A decoded payload as it is stored and sent on: nothing left to normalise, so encoding it is cheap. */
+export const StoredMessages = Schema.Struct({
+  $schema: Schema.optionalWith(Schema.String, { exact: true }),
+  messages: Schema.Array(StoredMessage)
+}).annotations({ identifier: "AgentApiStoredMessages" })
 
 /**
  * The same payload as it may arrive from a client: `$schema` may be null (Go's nil pointer) and `messages`

@@ -2,15 +2,15 @@
  * The stored task log snapshot (`task_snapshots.log_snapshot`): Coder's `TaskLogSnapshotEnvelope`.
  */
 import * as Schema from "effect/Schema"
-import { MessagesResponse } from "./AgentApi.ts"
+import { StoredMessages } from "./AgentApi.ts"
 
 /** The only format Coder (and taskd) stores. */
 export const AgentApiFormat = "agentapi"
 
-/** The envelope as written: the format and the re-encoded agentapi payload. */
+/** The envelope as written: the format and the decoded (normalised) agentapi payload. */
 export const SnapshotEnvelope = Schema.Struct({
   format: Schema.Literal(AgentApiFormat),
-  data: MessagesResponse
+  data: StoredMessages
 }).annotations({ identifier: "TaskLogSnapshotEnvelope" })
 export type SnapshotEnvelope = typeof SnapshotEnvelope.Type
 

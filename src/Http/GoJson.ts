@@ -43,6 +43,29 @@ const nonNullable = (ast: AST.AST): AST.AST => {
   return ast
 }
 
+interface Fields {
+  readonly exact: ReadonlyMap<string, AST.AST>
+  readonly folded: ReadonlyMap<string, string>
+}
+
+/** The fields of a struct schema, computed once per schema. */
+const fieldsCache = new WeakMap<AST.TypeLiteral, Fields>()
+const fieldsOf = (struct: AST.TypeLiteral): Fields => {
+  let fields = fieldsCache.get(struct)
+  if (fields === undefined) {
+    const exact = new Map<string, AST.AST>()
+    const folded = new Map<string, string>()
+    for (const property of struct.propertySignatures) {
+      if (typeof property.name !== "string") continue
+      exact.set(property.name, property.type)
+      folded.set(property.name.toLowerCase(), property.name)
+    }
+    fields = { exact, folded }
+    fieldsCache.set(struct, fields)
+  }
+  return fields
+}
+
 /** `value` with its keys renamed to the schema's fields as Go would match them, and null fields dropped. */
 export const goShape = (value: unknown, ast: AST.AST): unknown => {
   const target = nonNullable(ast)
@@ -52,16 +75,12 @@ export const goShape = (value: unknown, ast: AST.AST): unknown => {
   }
   const struct = structOf(target)
   if (struct === undefined || typeof value !== "object" || value === null) return value
-  const fields = new Map<string, AST.PropertySignature>()
-  const folded = new Map<string, string>()
-  for (const property of struct.propertySignatures) {
-    if (typeof property.name !== "string") continue
-    fields.set(property.name, property)
-    folded.set(property.name.toLowerCase(), property.name)
-  }
+  const { exact, folded } = fieldsOf(struct)
   const out: Record<string, unknown> = {}
-  for (const [key, field] of Object.entries(value)) {
-    const name = fields.has(key) ? key : folded.get(key.toLowerCase())
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue
+    const field = (value as Record<string, unknown>)[key]
+    const name = exact.has(key) ? key : folded.get(key.toLowerCase())
     if (name === undefined) {
       out[key] = field
       continue
@@ -69,7 +88,7 @@ export const goShape = (value: unknown, ast: AST.AST): unknown => {
     // An exact match wins over a case-insensitive one, whatever the order of the keys.
     if (name !== key && Object.hasOwn(value, name)) continue
     if (field === null) continue
-    out[name] = goShape(field, fields.get(name)!.type)
+    out[name] = typeof field === "object" ? goShape(field, exact.get(name)!) : field
   }
   return out
 }

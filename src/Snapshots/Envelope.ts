@@ -18,8 +18,9 @@ export class PayloadMissingMessages extends Data.TaggedError("PayloadMissingMess
 /** The payload holds text that Postgres jsonb cannot store (NUL). */
 export class PayloadNotStorable extends Data.TaggedError("PayloadNotStorable")<{ readonly detail: string }> {}
 
-const decodePayload = Schema.decodeUnknown(MessagesPayload, { errors: "all" })
-const encodeEnvelope = Schema.encode(SnapshotEnvelope)
+// Synchronous codecs: uploads are hot, and these never need an Effect to run.
+const decodePayload = Schema.decodeUnknownEither(MessagesPayload, { errors: "all" })
+const encodeEnvelope = Schema.encodeEither(SnapshotEnvelope)
 
 const hasNul = (value: string | undefined) => value !== undefined && value.includes("\u0000")
 
@@ -55,4 +56,4 @@ export const payloadFromUpload = (json: unknown) =>
 
 /** The stored form of a payload: `{"format":"agentapi","data":{...}}`. */
 export const toEnvelope = (payload: MessagesResponse) =>
-  encodeEnvelope({ format: AgentApiFormat, data: payload }).pipe(Effect.orDie)
+  Effect.orDie(encodeEnvelope({ format: AgentApiFormat, data: payload }))
