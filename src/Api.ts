@@ -47,17 +47,27 @@ const sessionToken = HttpApiSecurity.apiKey({ key: "Coder-Session-Token", in: "h
   )
 )
 
+/**
+ * Authentication reads the database: besides a 401 it can answer 503 while the database is unreachable,
+ * or 500 on a bug, always with Coder's body.
+ */
+const authenticationFailure = Schema.Union(
+  UnauthorizedResponse,
+  ServiceUnavailableResponse,
+  InternalServerErrorResponse
+)
+
 /** Authenticates a user by API key and provides `CurrentUser`. */
 export class UserAuthentication extends HttpApiMiddleware.Tag<UserAuthentication>()("taskd/UserAuthentication", {
   provides: CurrentUser,
-  failure: UnauthorizedResponse,
+  failure: authenticationFailure,
   security: { sessionToken }
 }) {}
 
 /** Authenticates a workspace agent by its agent token and provides `CurrentAgent`. */
 export class AgentAuthentication extends HttpApiMiddleware.Tag<AgentAuthentication>()("taskd/AgentAuthentication", {
   provides: CurrentAgent,
-  failure: UnauthorizedResponse,
+  failure: authenticationFailure,
   security: {
     agentToken: HttpApiSecurity.apiKey({ key: "Coder-Session-Token", in: "header" }).pipe(
       HttpApiSecurity.annotate(OpenApi.Description, "The workspace agent token (a UUID).")
@@ -228,7 +238,27 @@ export class AgentGroup extends HttpApiGroup.make("agent")
   .annotate(OpenApi.Title, "Workspace agents")
 {}
 
+/** `{"status":"ok"}`: the body of a passing health check. */
+export const HealthStatus = Schema.Struct({ status: Schema.Literal("ok") }).annotations({ identifier: "HealthStatus" })
+
+/** Liveness and readiness probes for orchestrators and load balancers; no authentication. */
+export class HealthGroup extends HttpApiGroup.make("health")
+  .add(
+    HttpApiEndpoint.get("healthz", "/healthz")
+      .addSuccess(HealthStatus)
+      .annotate(OpenApi.Description, "200 while the process is alive and serving HTTP.")
+  )
+  .add(
+    HttpApiEndpoint.get("readyz", "/readyz")
+      .addSuccess(HealthStatus)
+      .addError(ServiceUnavailableResponse)
+      .annotate(OpenApi.Description, "200 when the database answers; 503 with Coder's error body when it does not.")
+  )
+  .annotate(OpenApi.Title, "Health")
+{}
+
 export class Api extends HttpApi.make("taskd")
+  .add(HealthGroup)
   .add(UsersGroup)
   .add(TemplatesGroup)
   .add(TasksGroup)

@@ -10,6 +10,7 @@ import * as AgentApi from "./AgentApi/AgentApiClient.ts"
 import { Api } from "./Api.ts"
 import * as AuthMiddleware from "./Auth/Middleware.ts"
 import * as TokenAuth from "./Auth/TokenAuth.ts"
+import { HealthHandlers } from "./Health/Http.ts"
 import * as DefaultProvisioner from "./Provisioner/Default.ts"
 import * as JobRunner from "./Provisioner/JobRunner.ts"
 import type { Provisioner } from "./Provisioner/Provisioner.ts"
@@ -21,6 +22,7 @@ import { AgentHandlers } from "./Workspaces/Http.ts"
 
 /** Every group's handlers and the authentication middlewares. */
 export const Handlers = Layer.mergeAll(
+  HealthHandlers,
   UsersHandlers,
   TemplatesHandlers,
   TasksHandlers,

@@ -18,24 +18,23 @@ const isUnavailable = (defect: unknown): boolean => {
     .includes(code) || /Connection terminated|timeout exceeded when trying to connect/i.test(message)
 }
 
+/** A defect as the error the client gets (503 or 500), logged with its cause. */
+export const defectToError = (defect: unknown): Effect.Effect<never, InternalServerError | ServiceUnavailable> =>
+  isUnavailable(defect)
+    ? Effect.zipRight(
+      Effect.logWarning("database unavailable", Cause.die(defect)),
+      Effect.fail(
+        new ServiceUnavailable({
+          message: "The database is unavailable.",
+          detail: "taskd cannot reach its database right now; retry shortly."
+        })
+      )
+    )
+    : Effect.zipRight(
+      Effect.logError("request failed", Cause.die(defect)),
+      Effect.fail(new InternalServerError({ message: "Internal server error", detail: "See the server log." }))
+    )
+
 export const edge = <A, E, R>(
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | InternalServerError | ServiceUnavailable, R> =>
-  Effect.catchAllDefect(
-    effect,
-    (defect): Effect.Effect<never, InternalServerError | ServiceUnavailable> =>
-      isUnavailable(defect)
-        ? Effect.zipRight(
-          Effect.logWarning("database unavailable", Cause.die(defect)),
-          Effect.fail(
-            new ServiceUnavailable({
-              message: "The database is unavailable.",
-              detail: "taskd cannot reach its database right now; retry shortly."
-            })
-          )
-        )
-        : Effect.zipRight(
-          Effect.logError("request failed", Cause.die(defect)),
-          Effect.fail(new InternalServerError({ message: "Internal server error", detail: "See the server log." }))
-        )
-  )
+): Effect.Effect<A, E | InternalServerError | ServiceUnavailable, R> => Effect.catchAllDefect(effect, defectToError)

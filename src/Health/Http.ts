@@ -1,0 +1,37 @@
+/**
+ * `GET /healthz` (the process is alive) and `GET /readyz` (the database answers), without authentication.
+ * Readiness asks the database on every call, so it turns green again as soon as the database is back.
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import { Api } from "../Api.ts"
+import { ServiceUnavailable } from "../Domain/CoderError.ts"
+
+/** How long readiness waits for the database before answering 503. */
+const readinessTimeout = "3 seconds"
+
+const ok = { status: "ok" } as const
+
+export const HealthHandlers = HttpApiBuilder.group(Api, "health", (handlers) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const databaseReachable = sql`SELECT 1`.pipe(
+      Effect.timeoutFail({ duration: readinessTimeout, onTimeout: () => "timed out" }),
+      Effect.as(ok),
+      Effect.catchAllCause((cause) =>
+        Effect.zipRight(
+          Effect.logWarning("readiness check: database unreachable", cause),
+          Effect.fail(
+            new ServiceUnavailable({
+              message: "The database is unavailable.",
+              detail: "taskd cannot reach its database right now; retry shortly."
+            })
+          )
+        )
+      )
+    )
+    return handlers
+      .handle("healthz", () => Effect.succeed(ok))
+      .handle("readyz", () => databaseReachable)
+  }))
