@@ -6,11 +6,12 @@ import * as Options from "@effect/cli/Options"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
-import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { createServer } from "node:http"
+import { createServer, type Server as NodeServer } from "node:http"
+import type { Duplex } from "node:stream"
 import * as Database from "../Database/Database.ts"
 import { migrate } from "../Database/Migrations.ts"
 import * as DefaultProvisioner from "../Provisioner/Default.ts"
@@ -30,29 +31,86 @@ const Bootstrap = Layer.effectDiscard(Effect.gen(function*() {
 }))
 
 /**
- * The whole standalone server on `host:port`, with the database the environment names. The provisioner is
- * built first and exposed, so that `serve` can stop workspaces while the server still answers.
+ * TASKD_REQUEST_TIMEOUT bounds how long a client may take to send a whole request (a slow or stalled
+ * upload is answered 408 and its connection closed), TASKD_HEADERS_TIMEOUT how long for the headers, and
+ * TASKD_SHUTDOWN_TIMEOUT how long requests in flight may take to finish once shutdown began.
  */
-export const serverLayer = (options: { readonly port: number; readonly host: string }) =>
-  Server.layer({ provisioner: Layer.effect(Provisioner, Provisioner) }).pipe(
-    Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })),
-    Layer.provideMerge(DefaultProvisioner.layer),
-    Layer.provide(Bootstrap),
-    Layer.provideMerge(Database.migrated(Database.fromConfig))
-  )
+export const ServerConfig = Config.all({
+  requestTimeout: Config.duration("TASKD_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
+  headersTimeout: Config.duration("TASKD_HEADERS_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+  shutdownTimeout: Config.duration("TASKD_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
+})
+
+/** Node's HTTP server with taskd's read timeouts; Node checks them every `connectionsCheckingInterval`. */
+const nodeServer = (config: Config.Config.Success<typeof ServerConfig>) => {
+  const requestTimeout = Math.max(1, Duration.toMillis(config.requestTimeout))
+  const headersTimeout = Math.min(Math.max(1, Duration.toMillis(config.headersTimeout)), requestTimeout)
+  const server = createServer({
+    requestTimeout,
+    headersTimeout,
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(headersTimeout / 4)))
+  })
+  // What Node answers by itself (a read timeout, an unparsable request) gets Coder's body too.
+  server.on("clientError", (error: Error & { code?: string }, socket: Duplex) => {
+    if (error.code === "ECONNRESET" || !socket.writable) return socket.destroy()
+    const timedOut = error.code === "ERR_HTTP_REQUEST_TIMEOUT" || error.code === "ERR_HTTP_HEADERS_TIMEOUT"
+    const body = JSON.stringify(
+      timedOut
+        ? {
+          message: "Request timed out.",
+          detail: `The request was not received in full within ${Math.round(requestTimeout / 1000)} s.`
+        }
+        : { message: "Bad request.", detail: "The request is not valid HTTP." }
+    ) + "\n"
+    socket.end(
+      `HTTP/1.1 ${timedOut ? "408 Request Timeout" : "400 Bad Request"}\r\n` +
+        "Content-Type: application/json; charset=utf-8\r\n" +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+    )
+  })
+  return server
+}
+
+/** Stops accepting connections and waits for the requests in flight, at most `timeout`, then cuts the rest. */
+const closeGracefully = (server: NodeServer, timeout: Duration.Duration) =>
+  Effect.async<void>((resume) => {
+    if (!server.listening) return resume(Effect.void)
+    const cut = setTimeout(() => server.closeAllConnections(), Duration.toMillis(timeout))
+    server.close(() => {
+      clearTimeout(cut)
+      resume(Effect.void)
+    })
+  })
 
 /**
- * Runs the server until interrupted (SIGINT, SIGTERM). On the way out, local workspaces are stopped first,
- * while the server still answers, so their agents can upload their snapshots; then everything closes.
+ * The shutdown order, as a finalizer that runs before any other of the server's: first the workspaces
+ * are stopped while the server still answers (their agents upload snapshots on the way out), then the
+ * server stops accepting and lets the requests in flight finish; the job runner, the provisioner and
+ * the database pool close after that. The provisioner is the same instance the handlers use (layers
+ * are shared by reference).
  */
-export const runServer = (options: { readonly port: number; readonly host: string }) =>
-  Effect.scoped(Effect.gen(function*() {
-    const context = yield* Layer.build(serverLayer(options))
-    const provisioner = Context.get(context, Provisioner)
-    return yield* Effect.never.pipe(
-      Effect.onInterrupt(() =>
-        Effect.zipRight(Effect.logInfo("shutting down: stopping workspaces"), provisioner.stopAll)
-      )
+const orderlyShutdown = (server: NodeServer, timeout: Duration.Duration) =>
+  Layer.scopedDiscard(Effect.gen(function*() {
+    const provisioner = yield* Provisioner
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* Effect.logInfo("shutting down")
+        yield* provisioner.stopAll
+        yield* closeGracefully(server, timeout)
+        yield* Effect.logInfo("stopped serving; closing the job runner and the database pool")
+      })
+    )
+  })).pipe(Layer.provide(DefaultProvisioner.layer))
+
+/** The whole standalone server on `host:port`, with the database the environment names. */
+export const serverLayer = (options: { readonly port: number; readonly host: string }) =>
+  Layer.unwrapEffect(Effect.map(ServerConfig, (config) => {
+    const server = nodeServer(config)
+    return orderlyShutdown(server, config.shutdownTimeout).pipe(
+      Layer.provideMerge(Server.layer()),
+      Layer.provide(NodeHttpServer.layer(() => server, { port: options.port, host: options.host })),
+      Layer.provide(Bootstrap),
+      Layer.provide(Database.migrated(Database.fromConfig))
     )
   }))
 
@@ -71,7 +129,7 @@ const host = Options.text("host").pipe(
 export const serve = Command.make(
   "serve",
   { port, host },
-  runServer
+  (options) => Layer.launch(serverLayer(options))
 ).pipe(Command.withDescription("Serve the API (embedded PGlite unless DATABASE_URL is set)."))
 
 export const migrateCommand = Command.make("migrate", {}, () =>

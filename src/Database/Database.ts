@@ -5,6 +5,7 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -17,9 +18,12 @@ export const DatabaseConfig = Config.all({
   dataDir: Config.string("TASKD_DATA_DIR").pipe(Config.withDefault("./.taskd"))
 })
 
-/** A real Postgres at `url`. */
+/**
+ * A real Postgres at `url`. A connection attempt gives up after 5 s (pg waits forever by default), so that
+ * requests fail fast with a 503 while the database is unreachable instead of hanging.
+ */
 export const postgres = (url: PgClient.PgClientConfig["url"], poolSize: number) =>
-  PgClient.layer({ url, maxConnections: poolSize, applicationName: "taskd" })
+  PgClient.layer({ url, maxConnections: poolSize, applicationName: "taskd", connectTimeout: Duration.seconds(5) })
 
 /** The SQL client the configuration names, not yet migrated. */
 export const fromConfig = Layer.unwrapEffect(Effect.map(DatabaseConfig, (config) =>
