@@ -1,0 +1,341 @@
+/**
+ * Faults, through `taskd serve` child processes on a Postgres server this file owns (its own data
+ * directory and port): a database outage and recovery, graceful shutdown on SIGTERM, and one instance
+ * killed while another keeps serving the same database. Skipped, visibly, without Postgres binaries.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import * as http from "node:http"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
+import pg from "pg"
+import * as ChildServer from "./support/ChildServer.ts"
+import * as PgServer from "./support/PgServer.ts"
+
+const skip = !PgServer.available
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls `check` every 100 ms until it returns a value, for at most `timeoutMs`. */
+const waitUntil = async <A>(what: string, timeoutMs: number, check: () => Promise<A | undefined>): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const value = await check().catch(() => undefined)
+    if (value !== undefined) return value
+    await sleep(100)
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
+
+/** A scratch directory for workspace processes to write into, removed with the scope. */
+const scratch = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(Path.join(tmpdir(), "taskd-faults-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+/** Runs `query` on `url` with a connection of its own. */
+const query = (url: string, text: string, values: ReadonlyArray<unknown> = []) =>
+  Effect.promise(async () => {
+    const client = new pg.Client({ connectionString: url })
+    await client.connect()
+    try {
+      return (await client.query(text, [...values])).rows
+    } finally {
+      await client.end()
+    }
+  })
+
+/** A workspace command that writes its agent token and pid, and notes the SIGTERM it gets. */
+const workspaceCommand = (dir: string) =>
+  `echo "$CODER_AGENT_TOKEN" > ${dir}/token-$CODER_TASK_ID; echo $$ > ${dir}/pid-$CODER_TASK_ID; ` +
+  `trap 'echo term >> ${dir}/term-$CODER_TASK_ID; exit 0' TERM; sleep 120 & wait`
+
+/** A workspace command that ignores SIGTERM, so that its stop takes the whole grace period. */
+const stubbornCommand = (dir: string) =>
+  `echo "$CODER_AGENT_TOKEN" > ${dir}/token-$CODER_TASK_ID; echo $$ > ${dir}/pid-$CODER_TASK_ID; ` +
+  `trap '' TERM; sleep 120`
+
+const readIfThere = (file: string) => {
+  try {
+    return readFileSync(file, "utf8").trim() || undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Kills the workspace process group a test left behind (it wrote its pid). */
+const killWorkspace = (dir: string, taskId: string) =>
+  Effect.sync(() => {
+    const pid = Number(readIfThere(Path.join(dir, `pid-${taskId}`)))
+    if (Number.isInteger(pid) && pid > 0) {
+      try {
+        process.kill(-pid, "SIGKILL")
+      } catch {
+        // Already gone.
+      }
+    }
+  })
+
+/** A template whose workspace runs `command`, and a task on it; returns the task id and its agent token. */
+const taskWithWorkspace = (base: string, dir: string, command: string) =>
+  Effect.promise(async () => {
+    const template = await ChildServer.call(base, "POST", "/api/v2/organizations/default/templates", {
+      body: { name: `tpl-${Math.random().toString(16).slice(2, 8)}`, agent_command: command }
+    })
+    assert.strictEqual(template.status, 201, template.text)
+    const task = await ChildServer.call(base, "POST", "/api/v2/tasks/me", {
+      body: { template_version_id: template.json.active_version_id, input: "work" }
+    })
+    assert.strictEqual(task.status, 201, task.text)
+    const taskId: string = task.json.id
+    const agentToken = await waitUntil(
+      "the workspace to start",
+      20_000,
+      async () => readIfThere(Path.join(dir, `token-${taskId}`))
+    )
+    return { taskId, agentToken }
+  })
+
+const snapshotBody = (content: string) =>
+  JSON.stringify({ messages: [{ id: 1, content, role: "agent", time: "2025-01-01T10:00:00Z" }] })
+
+const uploadPath = (taskId: string) => `/api/v2/workspaceagents/me/tasks/${taskId}/log-snapshot?format=agentapi`
+
+/** An upload that sends its first half now and the rest when `finish` is called. */
+const splitUpload = (base: string, taskId: string, agentToken: string, body: string) => {
+  const url = new URL(base)
+  const bytes = Buffer.from(body)
+  let resolveResponse: (value: { status: number; body: string }) => void = () => {}
+  const response = new Promise<{ status: number; body: string }>((resolve) => resolveResponse = resolve)
+  const req = http.request({
+    host: url.hostname,
+    port: url.port,
+    path: uploadPath(taskId),
+    method: "POST",
+    headers: { "coder-session-token": agentToken, "content-type": "application/json", "content-length": bytes.length }
+  })
+  req.on("response", (res) => {
+    let text = ""
+    res.setEncoding("utf8").on("data", (chunk) => text += chunk).on(
+      "end",
+      () => resolveResponse({ status: res.statusCode ?? 0, body: text })
+    )
+  })
+  req.on("error", (error) => resolveResponse({ status: 0, body: String(error) }))
+  req.write(bytes.subarray(0, Math.floor(bytes.length / 2)))
+  return { response, finish: () => req.end(bytes.subarray(Math.floor(bytes.length / 2))) }
+}
+
+describe("faults (own Postgres server)", () => {
+  it.scopedLive.skipIf(skip)(
+    "database outage: 503 fast with Coder's body, /healthz 200, /readyz 503, and service again once it is back",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* PgServer.make
+        const taskd = yield* ChildServer.start({ DATABASE_URL: server.url })
+        const base = taskd.url
+        const before = yield* Effect.promise(() => ChildServer.call(base, "GET", "/api/v2/tasks"))
+        assert.strictEqual(before.status, 200)
+        assert.strictEqual((yield* Effect.promise(() => ChildServer.call(base, "GET", "/readyz"))).status, 200)
+
+        yield* server.stop
+        for (const path of ["/api/v2/tasks", "/api/v2/users/me", "/api/v2/tasks/me/some-task"]) {
+          const started = Date.now()
+          const response = yield* Effect.promise(() => ChildServer.call(base, "GET", path))
+          const took = Date.now() - started
+          assert.strictEqual(response.status, 503, `${path}: ${response.text}`)
+          assert.deepStrictEqual(response.json, {
+            message: "The database is unavailable.",
+            detail: "taskd cannot reach its database right now; retry shortly."
+          })
+          assert.isBelow(took, 6_000, `${path} took ${took} ms`)
+        }
+        const upload = yield* Effect.promise(() =>
+          ChildServer.call(base, "POST", uploadPath("7d0a4e4c-1a51-4c8d-9a47-2d4b3a7f0e11"), {
+            token: "0b7e1f9a-3c1d-4e55-8a8b-9f6d1c2e3a4b",
+            body: JSON.parse(snapshotBody("x"))
+          })
+        )
+        assert.strictEqual(upload.status, 503, upload.text)
+        const ready = yield* Effect.promise(() => ChildServer.call(base, "GET", "/readyz"))
+        assert.strictEqual(ready.status, 503)
+        assert.strictEqual(ready.json.message, "The database is unavailable.")
+        assert.notProperty(ready.json, "_tag")
+        assert.strictEqual((yield* Effect.promise(() => ChildServer.call(base, "GET", "/healthz"))).status, 200)
+
+        yield* server.start
+        yield* Effect.promise(() =>
+          waitUntil("readiness after the database is back", 20_000, async () => {
+            const response = await ChildServer.call(base, "GET", "/readyz")
+            return response.status === 200 ? true : undefined
+          })
+        )
+        const after = yield* Effect.promise(() => ChildServer.call(base, "GET", "/api/v2/tasks"))
+        assert.strictEqual(after.status, 200, after.text)
+        assert.notMatch(taskd.output(), /Internal server error|request failed/)
+      }),
+    90_000
+  )
+
+  it.scopedLive.skipIf(skip)(
+    "graceful shutdown on SIGTERM: workspaces stopped, no new connections, the upload in flight is stored, exit 0",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* PgServer.make
+        const dir = yield* scratch
+        const taskd = yield* ChildServer.start({
+          DATABASE_URL: server.url,
+          TASKD_STOP_GRACE: "10 seconds",
+          TASKD_SHUTDOWN_TIMEOUT: "20 seconds"
+        })
+        const { agentToken, taskId } = yield* taskWithWorkspace(taskd.url, dir, workspaceCommand(dir))
+        yield* Effect.addFinalizer(() => killWorkspace(dir, taskId))
+
+        const upload = splitUpload(taskd.url, taskId, agentToken, snapshotBody("in flight at shutdown"))
+        yield* Effect.promise(() => sleep(300))
+        taskd.signal("SIGTERM")
+        yield* Effect.promise(() =>
+          waitUntil("the workspace to get SIGTERM", 10_000, async () => readIfThere(Path.join(dir, `term-${taskId}`)))
+        )
+        yield* Effect.promise(() =>
+          waitUntil("the server to refuse new connections", 10_000, () =>
+            fetch(`${taskd.url}/healthz`).then(() =>
+              undefined, () => true))
+        )
+        assert.isNull(taskd.process.exitCode, "taskd must wait for the request in flight")
+
+        upload.finish()
+        const response = yield* Effect.promise(() =>
+          upload.response
+        )
+        assert.strictEqual(response.status, 204, response.body)
+        const exit = yield* Effect.promise(() => taskd.exited(20_000))
+        assert.deepStrictEqual(exit, { code: 0, signal: null }, taskd.output())
+
+        const rows = yield* query(server.url, "SELECT log_snapshot FROM task_snapshots WHERE task_id = $1", [taskId])
+        assert.strictEqual(rows[0]?.log_snapshot.data.messages[0].content, "in flight at shutdown")
+        const output = taskd.output()
+        assert.match(output, /stopping 1 workspace/)
+        assert.isBelow(output.indexOf("stopping 1 workspace"), output.indexOf("stopped serving"))
+      }),
+    90_000
+  )
+
+  it.scopedLive.skipIf(skip)(
+    "a slow client trickling an upload is cut off by TASKD_REQUEST_TIMEOUT with a 408, and the next request works",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* PgServer.make
+        const taskd = yield* ChildServer.start({ DATABASE_URL: server.url, TASKD_REQUEST_TIMEOUT: "1500 millis" })
+        const url = new URL(taskd.url)
+        const started = Date.now()
+        const result = yield* Effect.promise(() =>
+          new Promise<{ status: number; body: string }>((resolve) => {
+            const req = http.request({
+              host: url.hostname,
+              port: url.port,
+              method: "POST",
+              path: "/api/v2/tasks/me",
+              headers: { "coder-session-token": ChildServer.bootstrapToken, "content-length": "100000" }
+            })
+            let sent = 0
+            const trickle = setInterval(() => {
+              if (sent++ < 100) req.write("a")
+            }, 100)
+            req.on("response", (res) => {
+              let text = ""
+              res.setEncoding("utf8").on("data", (chunk) => text += chunk).on("end", () => {
+                clearInterval(trickle)
+                resolve({ status: res.statusCode ?? 0, body: text })
+              })
+            })
+            req.on("error", (error) => {
+              clearInterval(trickle)
+              resolve({ status: 0, body: String(error) })
+            })
+          })
+        )
+        const took = Date.now() - started
+        assert.strictEqual(result.status, 408, result.body)
+        assert.deepStrictEqual(JSON.parse(result.body), {
+          message: "Request timed out.",
+          detail: "The request was not received in full within 2 s."
+        })
+        assert.isBelow(took, 6_000)
+        const next = yield* Effect.promise(() => ChildServer.call(taskd.url, "GET", "/api/v2/users/me"))
+        assert.strictEqual(next.status, 200)
+      }),
+    60_000
+  )
+
+  it.scopedLive.skipIf(skip)(
+    "one instance killed (SIGKILL) while another keeps serving: its acknowledged upload is kept, its job taken over",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* PgServer.make
+        const dir = yield* scratch
+        const env = {
+          DATABASE_URL: server.url,
+          TASKD_JOB_TIMEOUT: "2 seconds",
+          TASKD_JOB_POLL: "300 millis",
+          TASKD_STOP_GRACE: "60 seconds"
+        }
+        const first = yield* ChildServer.start(env)
+        const { agentToken, taskId } = yield* taskWithWorkspace(first.url, dir, stubbornCommand(dir))
+        yield* Effect.addFinalizer(() => killWorkspace(dir, taskId))
+
+        // Pausing queues a stop build; the first instance claims it and waits on the stubborn workspace.
+        const paused = yield* Effect.promise(() =>
+          ChildServer.call(first.url, "POST", `/api/v2/tasks/me/${taskId}/pause`)
+        )
+        assert.strictEqual(paused.status, 202, paused.text)
+        const jobId: string = yield* Effect.promise(() =>
+          waitUntil("the first instance to claim the stop job", 10_000, async () => {
+            const rows = await Effect.runPromise(query(
+              server.url,
+              `SELECT pj.id, pj.job_status, pj.worker_id FROM provisioner_jobs pj
+               JOIN workspace_builds wb ON wb.job_id = pj.id WHERE wb.id = $1`,
+              [paused.json.workspace_build.id]
+            ))
+            const row = rows[0]
+            return row?.job_status === "running" && String(row.worker_id).includes(`/${first.pid}/`)
+              ? row.id
+              : undefined
+          })
+        )
+        const second = yield* ChildServer.start(env)
+
+        // An upload acknowledged by the first instance, which is then killed.
+        const upload = yield* Effect.promise(() =>
+          ChildServer.call(first.url, "POST", uploadPath(taskId), {
+            token: agentToken,
+            body: JSON.parse(snapshotBody("acknowledged before the crash"))
+          })
+        )
+        assert.strictEqual(upload.status, 204, upload.text)
+        first.signal("SIGKILL")
+        yield* Effect.promise(() => first.exited(10_000))
+
+        // The second instance takes the job over once its heartbeat is older than TASKD_JOB_TIMEOUT.
+        const job = yield* Effect.promise(() =>
+          waitUntil("the second instance to finish the abandoned job", 20_000, async () => {
+            const rows = await Effect.runPromise(
+              query(server.url, "SELECT job_status, worker_id FROM provisioner_jobs WHERE id = $1", [jobId])
+            )
+            return rows[0]?.job_status === "succeeded" ? rows[0] : undefined
+          })
+        )
+        assert.include(String(job.worker_id), `/${second.pid}/`)
+        const logs = yield* Effect.promise(() => ChildServer.call(second.url, "GET", `/api/v2/tasks/me/${taskId}/logs`))
+        assert.strictEqual(logs.status, 200, logs.text)
+        assert.strictEqual(logs.json.snapshot, true)
+        assert.deepStrictEqual(logs.json.logs.map((entry: { content: string }) => entry.content), [
+          "acknowledged before the crash"
+        ])
+        const task = yield* Effect.promise(() => ChildServer.call(second.url, "GET", `/api/v2/tasks/me/${taskId}`))
+        assert.strictEqual(task.json.status, "paused")
+      }),
+    90_000
+  )
+})
