@@ -112,11 +112,12 @@ export class JobRepo extends Effect.Service<JobRepo>()("taskd/JobRepo", {
     const workspaceDeleted = (workspaceId: string, at: Date) =>
       sql.withTransaction(Effect.gen(function*() {
         yield* sql`UPDATE workspaces SET deleted = true, updated_at = ${at} WHERE id = ${workspaceId}`
-        yield* sql`
-          WITH deleted_task AS (
-            UPDATE tasks SET deleted_at = ${at} WHERE workspace_id = ${workspaceId} AND deleted_at IS NULL RETURNING id
-          )
-          DELETE FROM task_snapshots USING deleted_task WHERE task_snapshots.task_id = deleted_task.id`
+        // Two statements, so that the delete sees snapshots stored by uploads the update waited for.
+        const deleted = yield* sql<{ id: string }>`
+          UPDATE tasks SET deleted_at = ${at} WHERE workspace_id = ${workspaceId} AND deleted_at IS NULL RETURNING id`
+        if (deleted.length > 0) {
+          yield* sql`DELETE FROM task_snapshots WHERE task_id IN ${sql.in(deleted.map((row) => row.id))}`
+        }
       })).pipe(Effect.orDie)
 
     /**

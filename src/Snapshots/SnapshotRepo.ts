@@ -51,19 +51,27 @@ export class SnapshotRepo extends Effect.Service<SnapshotRepo>()("taskd/Snapshot
     const sql = yield* SqlClient.SqlClient
 
     /**
-     * Stores the snapshot of a live task; false when the task is gone (deleted in the meantime), so an
-     * upload racing a delete leaves no orphan.
+     * Stores the snapshot of a live task; false when the task is gone (deleted in the meantime).
+     *
+     * The task row is share-locked, so an upload racing a delete either waits for the delete and finds
+     * the task gone, or makes the delete wait and is then removed by it: no orphan. Of uploads racing
+     * each other, the one captured last wins whatever the commit order (an older capture that commits
+     * later is still acknowledged, but changes nothing).
      */
     const upsert = (taskId: string, envelope: StoredEnvelope, capturedAt: Date) =>
-      sql<{ task_id: string }>`
-        INSERT INTO task_snapshots (task_id, log_snapshot, log_snapshot_created_at)
-        SELECT id, ${
-        JSON.stringify(envelope)
-      }::jsonb, ${capturedAt} FROM tasks WHERE id = ${taskId} AND deleted_at IS NULL
-        ON CONFLICT (task_id) DO UPDATE
-          SET log_snapshot = EXCLUDED.log_snapshot, log_snapshot_created_at = EXCLUDED.log_snapshot_created_at
-        RETURNING task_id`.pipe(
-        Effect.map((rows) => rows.length > 0),
+      sql<{ live: boolean }>`
+        WITH live AS (
+          SELECT id FROM tasks WHERE id = ${taskId} AND deleted_at IS NULL FOR SHARE
+        ), written AS (
+          INSERT INTO task_snapshots AS s (task_id, log_snapshot, log_snapshot_created_at)
+          SELECT id, ${JSON.stringify(envelope)}::jsonb, ${capturedAt} FROM live
+          ON CONFLICT (task_id) DO UPDATE
+            SET log_snapshot = EXCLUDED.log_snapshot, log_snapshot_created_at = EXCLUDED.log_snapshot_created_at
+            WHERE EXCLUDED.log_snapshot_created_at >= s.log_snapshot_created_at
+          RETURNING s.task_id
+        )
+        SELECT EXISTS (SELECT 1 FROM live) AS live`.pipe(
+        Effect.map((rows) => rows[0]?.live === true),
         Effect.orDie
       )
 

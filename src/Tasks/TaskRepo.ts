@@ -159,14 +159,15 @@ export class TaskRepo extends Effect.Service<TaskRepo>()("taskd/TaskRepo", {
       })
 
     /** Soft-deletes the task and removes its snapshot in one statement (spec §8.4). */
+    /**
+     * Two statements, in the caller's transaction: the update waits for uploads that share-lock the task,
+     * and the delete, with a snapshot taken after it, then sees the snapshots they stored.
+     */
     const softDelete = (id: string, deletedAt: Date) =>
-      sql`
-        WITH deleted_task AS (
-          UPDATE tasks SET deleted_at = ${deletedAt} WHERE id = ${id} AND deleted_at IS NULL RETURNING id
-        ), deleted_snapshot AS (
-          DELETE FROM task_snapshots WHERE task_id = ${id}
-        )
-        SELECT id FROM deleted_task`.pipe(Effect.asVoid)
+      Effect.zipRight(
+        sql`UPDATE tasks SET deleted_at = ${deletedAt} WHERE id = ${id} AND deleted_at IS NULL`,
+        sql`DELETE FROM task_snapshots WHERE task_id = ${id}`
+      ).pipe(Effect.asVoid)
 
     /** Replaces the prompt while the task is paused; false when it is not paused (anymore). */
     const updatePromptIfPaused = (id: string, prompt: string) =>
