@@ -53,6 +53,7 @@ const sessionToken = HttpApiSecurity.apiKey({ key: "Coder-Session-Token", in: "h
  */
 const authenticationFailure = Schema.Union(
   UnauthorizedResponse,
+  BadRequestResponse,
   ServiceUnavailableResponse,
   InternalServerErrorResponse
 )

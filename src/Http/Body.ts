@@ -181,8 +181,10 @@ export const readJsonAs = <A, I>(
   Effect.flatMap(
     readJson(request, limit),
     (json) =>
-      Schema.decodeUnknown(schema, { errors: "all" })(goShape(json, schema.ast)).pipe(
-        Effect.mapError((error) => new BodyInvalid({ reason: formatIssues(error) }))
+      Effect.suspend(() => Schema.decodeUnknown(schema, { errors: "all" })(goShape(json, schema.ast))).pipe(
+        Effect.mapError((error) => new BodyInvalid({ reason: formatIssues(error) })),
+        // A deeply nested value exhausts the stack of the decoder or of the issue formatter.
+        Effect.catchAllDefect(() => new BodyInvalid({ reason: "the body is nested too deeply" }))
       )
   )
 

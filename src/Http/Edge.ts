@@ -6,7 +6,7 @@
 import { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import { InternalServerError, ServiceUnavailable } from "../Domain/CoderError.ts"
+import { BadRequest, InternalServerError, ServiceUnavailable } from "../Domain/CoderError.ts"
 
 /** Connection-level failures: the database is down or unreachable, not a bad query. */
 const isUnavailable = (defect: unknown): boolean => {
@@ -18,9 +18,26 @@ const isUnavailable = (defect: unknown): boolean => {
     .includes(code) || /Connection terminated|timeout exceeded when trying to connect/i.test(message)
 }
 
-/** A defect as the error the client gets (503 or 500), logged with its cause. */
-export const defectToError = (defect: unknown): Effect.Effect<never, InternalServerError | ServiceUnavailable> =>
-  isUnavailable(defect)
+/**
+ * Text Postgres cannot hold (22021: a NUL character in a text value, 22P05: untranslatable), which came
+ * from the request: a client error, not a server one.
+ */
+const isUnstorableText = (defect: unknown): boolean =>
+  defect instanceof SqlError &&
+  ["22021", "22P05"].includes(String((defect.cause as { code?: unknown } | undefined)?.code))
+
+/** A defect as the error the client gets (400, 503 or 500), logged with its cause. */
+export const defectToError = (
+  defect: unknown
+): Effect.Effect<never, BadRequest | InternalServerError | ServiceUnavailable> =>
+  isUnstorableText(defect)
+    ? Effect.fail(
+      new BadRequest({
+        message: "Request contains text that cannot be stored.",
+        detail: "NUL characters (\\u0000) are not allowed in text."
+      })
+    )
+    : isUnavailable(defect)
     ? Effect.zipRight(
       Effect.logWarning("database unavailable", Cause.die(defect)),
       Effect.fail(
@@ -37,4 +54,5 @@ export const defectToError = (defect: unknown): Effect.Effect<never, InternalSer
 
 export const edge = <A, E, R>(
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | InternalServerError | ServiceUnavailable, R> => Effect.catchAllDefect(effect, defectToError)
+): Effect.Effect<A, E | BadRequest | InternalServerError | ServiceUnavailable, R> =>
+  Effect.catchAllDefect(effect, defectToError)

@@ -6,7 +6,13 @@ import * as Either from "effect/Either"
 
 const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
 
-/** The index just past the first JSON value that starts at or after `start`, or -1 if it never ends. */
+/** Go's decoder refuses values nested deeper than this ("exceeded max depth"); so does taskd. */
+export const maxNestingDepth = 10_000
+
+/**
+ * The index just past the first JSON value that starts at or after `start`, -1 if it never ends, or -2
+ * if it nests deeper than `maxNestingDepth`.
+ */
 const endOfFirstValue = (text: string, start: number): number => {
   const first = text.charCodeAt(start)
   if (first !== 0x7b && first !== 0x5b && first !== 0x22) {
@@ -26,8 +32,9 @@ const endOfFirstValue = (text: string, start: number): number => {
         if (depth === 0) return i + 1
       }
     } else if (c === 0x22) inString = true
-    else if (c === 0x7b || c === 0x5b) depth++
-    else if (c === 0x7d || c === 0x5d) {
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxNestingDepth) return -2
+    } else if (c === 0x7d || c === 0x5d) {
       depth--
       if (depth === 0) return i + 1
     }
@@ -42,6 +49,7 @@ export const firstJsonValue = (text: string): Either.Either<unknown, string> => 
   if (start === text.length) return Either.left("EOF")
   const end = endOfFirstValue(text, start)
   if (end === -1) return Either.left("unexpected EOF")
+  if (end === -2) return Either.left("exceeded max depth")
   try {
     return Either.right(JSON.parse(text.slice(start, end)))
   } catch (error) {

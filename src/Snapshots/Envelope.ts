@@ -43,9 +43,12 @@ const checkStorable = (payload: MessagesResponse) => {
 export const payloadFromUpload = (json: unknown) =>
   Effect.gen(function*() {
     // Go decodes a JSON null into a struct as "nothing set".
-    const decoded = yield* decodePayload(goShape(json === null ? {} : json, MessagesPayload.ast)).pipe(
-      Effect.mapError((error) => new PayloadUndecodable({ detail: formatIssues(error) }))
-    )
+    const decoded = yield* Effect.suspend(() => decodePayload(goShape(json === null ? {} : json, MessagesPayload.ast)))
+      .pipe(
+        Effect.mapError((error) => new PayloadUndecodable({ detail: formatIssues(error) })),
+        // A deeply nested value exhausts the stack of the decoder or of the issue formatter.
+        Effect.catchAllDefect(() => new PayloadUndecodable({ detail: "the payload is nested too deeply" }))
+      )
     if (decoded.messages === undefined || decoded.messages === null) return yield* new PayloadMissingMessages()
     const payload: MessagesResponse = decoded.$schema === undefined || decoded.$schema === null
       ? { messages: decoded.messages }
