@@ -117,7 +117,9 @@ for (const backend of Backends.all) {
           )
           yield* run(
             fc.asyncProperty(nasty, nasty, async (user, task) => {
-              const path = `/api/v2/tasks/${encodeURIComponent(user.toWellFormed())}/${encodeURIComponent(task.toWellFormed())}`
+              const path = `/api/v2/tasks/${encodeURIComponent(user.toWellFormed())}/${
+                encodeURIComponent(task.toWellFormed())
+              }`
               assertWellFormed(await send(base, "GET", path, admin), `GET ${path}`)
               assertWellFormed(
                 await send(base, "PATCH", `${path}/input`, admin, JSON.stringify({ input: "x" })),
