@@ -1,20 +1,16 @@
 /**
- * The standalone HTTP server: taskd's routes, Coder's 404 for unknown routes, and a request log that never
- * contains query strings (they may carry tokens).
+ * The standalone HTTP server: taskd's routes, the OpenAPI document and docs page, Coder's 404 for unknown
+ * routes, and a request log that never contains query strings (they may carry tokens).
  */
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Taskd from "./Taskd.ts"
 
 /** Coder answers unknown routes with this body. */
-export const NotFoundRoute = HttpLayerRouter.add(
-  "*",
-  "/*",
-  HttpServerResponse.json({ message: "Route not found." }, { status: 404 })
-)
+export const NotFoundRoute = Taskd.NotFoundRoute
 
 const pathOf = (url: string) => {
   const query = url.indexOf("?")
@@ -34,7 +30,7 @@ const requestLog = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerRespon
 
 /** Serves taskd, built from `parts`, on whatever HttpServer is provided; needs a migrated SqlClient. */
 export const layer = <E = never, R = never>(parts: Taskd.Parts<E, R> = {}) =>
-  HttpLayerRouter.serve(Layer.mergeAll(Taskd.routes(parts), NotFoundRoute), {
+  HttpLayerRouter.serve(Layer.mergeAll(Taskd.layer(parts), NotFoundRoute), {
     disableLogger: true,
     middleware: requestLog
   })

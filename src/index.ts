@@ -1,0 +1,103 @@
+/**
+ * taskd as a library: the Coder Tasks API declaration, its schemas and errors, the typed client, and
+ * taskd itself as layers a host application mounts into its own `HttpLayerRouter` (or as a fetch-style
+ * `(Request) => Promise<Response>`), built from replaceable parts.
+ *
+ * ```ts
+ * import * as Taskd from "taskd"
+ * HttpLayerRouter.serve(Layer.mergeAll(MyRoutes, Taskd.layer({ tokenAuth: MyAuth }))).pipe(
+ *   Layer.provide(Taskd.migrated(MySqlClient)), ...)
+ * ```
+ *
+ * Mounted anywhere, taskd behaves as the standalone server does: the 64 KiB snapshot cap is enforced while
+ * the body streams, errors are Coder's `{"message","detail"?,"validations"?}` bodies, and every status is
+ * the same; all of that lives inside the handlers, not in server-level middleware.
+ */
+
+// The API declaration (groups, authentication middlewares) and the OpenAPI document derived from it.
+export {
+  AgentAuthentication,
+  AgentGroup,
+  AgentSnapshotsGroup,
+  Api,
+  ExperimentalTasksGroup,
+  QueryParam,
+  TasksGroup,
+  TemplatesGroup,
+  UserAuthentication,
+  UsersGroup
+} from "./Api.ts"
+
+// Schemas, types and errors of the wire format.
+export * from "./Domain/Actor.ts"
+export * from "./Domain/Agent.ts"
+export * from "./Domain/AgentApi.ts"
+export * from "./Domain/CoderError.ts"
+export * from "./Domain/Snapshot.ts"
+export * from "./Domain/Task.ts"
+export * from "./Domain/Template.ts"
+export * from "./Domain/Time.ts"
+export * from "./Domain/User.ts"
+
+// The typed client.
+export { type Client, type ClientOptions, makeClient } from "./Client.ts"
+
+// taskd from parts: layers for a host's router, the docs, the web handler, the standalone server.
+export { layer as serverLayer } from "./Server.ts"
+export {
+  DefaultTokenAuth,
+  docs,
+  docsPath,
+  Handlers,
+  layer,
+  NotFoundRoute,
+  openApiDocument,
+  openApiPath,
+  type Parts,
+  routes,
+  services,
+  type WebHandler,
+  webHandler
+} from "./Taskd.ts"
+
+// The replaceable parts and their defaults.
+export {
+  AgentApiClient,
+  type AgentApiError,
+  AgentApiInvalidUrl,
+  AgentApiRequestError,
+  AgentApiUnsupportedScheme,
+  layer as defaultAgentApiClient,
+  layerWith as agentApiClientWith,
+  type Timeouts as AgentApiTimeouts
+} from "./AgentApi/AgentApiClient.ts"
+export { requestToken, TokenAuth } from "./Auth/TokenAuth.ts"
+export { layer as defaultProvisioner } from "./Provisioner/Default.ts"
+export { layer as instantProvisioner } from "./Provisioner/Instant.ts"
+export { layer as localProcessProvisioner, type LocalProcessOptions } from "./Provisioner/LocalProcess.ts"
+export { Provisioner, ProvisionFailed, type WorkspaceSpec } from "./Provisioner/Provisioner.ts"
+export { ensureUser, type EnsureUserOptions } from "./Users/Ensure.ts"
+export { UserRepo } from "./Users/UserRepo.ts"
+
+// The database: a real Postgres, the embedded PGlite, the environment's choice, migrations, bootstrap.
+export {
+  DatabaseConfig,
+  fromConfig as databaseFromConfig,
+  migrated,
+  postgres as postgresDatabase
+} from "./Database/Database.ts"
+export { EmbeddedDatabaseError, layer as embeddedDatabase } from "./Database/Embedded.ts"
+export { loadMigrations, migrate, type Migration, migrationsDir } from "./Database/Migrations.ts"
+export { bootstrap, type BootstrapResult } from "./Users/Bootstrap.ts"
+
+// Snapshots: the import/export library (what `taskd snapshots import/export` run) and the agent's uploader.
+export {
+  defaultAgentApiPort,
+  defaultFetchTimeout,
+  defaultPostTimeout,
+  snapshotUrl,
+  type UploadOptions,
+  UploadOutcome,
+  uploadSnapshot
+} from "./AgentApi/Uploader.ts"
+export * from "./Snapshots/Backfill.ts"
