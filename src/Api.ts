@@ -258,6 +258,87 @@ export class HealthGroup extends HttpApiGroup.make("health")
   .annotate(OpenApi.Title, "Health")
 {}
 
+const parameterDescriptions: Record<string, string> = {
+  user: "A user: its ID (UUID), its username, or `me`.",
+  task: "A task: its ID (UUID), or its name among the user's tasks.",
+  organization: "An organization: its ID (UUID) or its name (`default`).",
+  template: "A template ID (UUID).",
+  q: "A search query of `key:value` terms: `owner:<username|me>`, `organization:<name|id>`, `status:<status>`, " +
+    "or a bare word, taken as the owner."
+}
+
+/** Every other place TokenAuth reads the same token from, in Coder's order, as alternatives to the header. */
+const alternativeTokenSchemes: Record<string, Record<string, unknown>> = {
+  sessionTokenCookie: {
+    type: "apiKey",
+    in: "cookie",
+    name: "coder_session_token",
+    description: "The same token (a user API key, or an agent token on agent endpoints) as a cookie; read first."
+  },
+  sessionTokenQuery: {
+    type: "apiKey",
+    in: "query",
+    name: "coder_session_token",
+    description: "The same token as a query parameter; read after the cookie."
+  },
+  bearerToken: {
+    type: "http",
+    scheme: "bearer",
+    description: "The same token as `Authorization: Bearer <token>`; read after the `Coder-Session-Token` header."
+  },
+  accessTokenQuery: {
+    type: "apiKey",
+    in: "query",
+    name: "access_token",
+    description: "The same token as the `access_token` query parameter; read last."
+  }
+}
+
+const decodeErrorRef = "#/components/schemas/HttpApiDecodeError"
+
+/**
+ * Completes the generated document where the declaration cannot say it: the server reads bodies and
+ * query strings itself, so its 400s are always Coder's body (never HttpApiDecodeError); the token sources
+ * besides the header; what the path and query parameters accept.
+ */
+const completeDocument = (spec: Record<string, any>): Record<string, any> => {
+  spec.info.version = "0.1.0"
+  Object.assign(spec.components.securitySchemes, alternativeTokenSchemes)
+  for (const path of Object.values<Record<string, any>>(spec.paths)) {
+    for (const operation of Object.values<Record<string, any>>(path)) {
+      const badRequest = operation.responses?.["400"]
+      const anyOf = badRequest?.content?.["application/json"]?.schema?.anyOf
+      if (Array.isArray(anyOf)) {
+        const rest = anyOf.filter((schema: { $ref?: string }) => schema.$ref !== decodeErrorRef)
+        badRequest.content["application/json"].schema = rest.length === 1 ? rest[0] : { anyOf: rest }
+        badRequest.description = "BadRequest"
+      }
+      if (Array.isArray(operation.security)) {
+        operation.security = [
+          ...operation.security,
+          ...Object.keys(alternativeTokenSchemes).map((name) => ({ [name]: [] }))
+        ]
+      }
+      for (const parameter of operation.parameters ?? []) {
+        const description = parameterDescriptions[parameter.name]
+        if (description !== undefined) parameter.description = description
+        if (parameter.name === "format") {
+          parameter.required = true
+          parameter.schema = { type: "string", enum: ["agentapi"] }
+          parameter.description = "The snapshot format; only `agentapi` is supported."
+        }
+      }
+    }
+  }
+  const schemas = spec.components.schemas
+  if (!JSON.stringify(spec.paths).includes(decodeErrorRef)) {
+    delete schemas.HttpApiDecodeError
+    delete schemas.Issue
+    delete schemas.PropertyKey
+  }
+  return spec
+}
+
 export class Api extends HttpApi.make("taskd")
   .add(HealthGroup)
   .add(UsersGroup)
@@ -273,4 +354,5 @@ export class Api extends HttpApi.make("taskd")
   .addError(ServiceUnavailableResponse)
   .annotate(OpenApi.Title, "taskd")
   .annotate(OpenApi.Description, "The Coder Tasks API: AI coding tasks and their conversation logs.")
+  .annotate(OpenApi.Transform, completeDocument)
 {}
