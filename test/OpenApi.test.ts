@@ -1,0 +1,403 @@
+/**
+ * The OpenAPI document against the server's real answers: every endpoint's successes and errors, on each
+ * backend, validated with ajv (JSON Schema 2020-12) against the document the server itself serves. A
+ * handler whose JSON drifts from the declaration (a field renamed, added or retyped, an undeclared
+ * status) fails here.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { randomUUID } from "node:crypto"
+import * as Backends from "./support/Backends.ts"
+import { fakeServer } from "./support/FakeHttp.ts"
+import { adminToken, createUser, uniqueName } from "./support/Fixtures.ts"
+import { request } from "./support/Http.ts"
+import { makeChecker } from "./support/OpenApiCheck.ts"
+import * as TestServer from "./support/TestServer.ts"
+import * as Workspaces from "./support/Workspaces.ts"
+
+type Method = "GET" | "POST" | "PATCH" | "DELETE"
+
+/** A fake agentapi for the task app: stable, one message, accepts input. */
+const agentApi = fakeServer((req, res) => {
+  res.writeHead(200, { "content-type": "application/json" })
+  if (req.path === "/messages") {
+    res.end(JSON.stringify({ messages: [{ id: 0, content: "hello", role: "agent", time: "2025-01-01T00:00:00Z" }] }))
+  } else if (req.path === "/status") res.end(JSON.stringify({ status: "stable" }))
+  else res.end(JSON.stringify({ ok: true }))
+})
+
+/** Real time, whatever clock the test runs on. */
+const pause = (millis: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, millis)))
+
+const waitFor = <A, R>(effect: Effect.Effect<A, never, R>, done: (a: A) => boolean, what: string) =>
+  Effect.gen(function*() {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const value = yield* effect
+      if (done(value)) return value
+      yield* pause(25)
+    }
+    return yield* Effect.dieMessage(`timed out waiting for ${what}`)
+  })
+
+for (const backend of Backends.all) {
+  const workspaces = Workspaces.recording()
+  describe(`OpenAPI document against real responses [${backend.name}]`, () => {
+    layer(TestServer.layer(backend, { provisioner: workspaces.layer }), { timeout: 120_000 })((it) => {
+      it.scoped(
+        "every endpoint's successes and errors match the document the server serves",
+        () =>
+          Effect.gen(function*() {
+            const served = yield* request("GET", "/api/v2/openapi.json")
+            assert.strictEqual(served.status, 200)
+            assert.strictEqual(served.json.openapi, "3.1.0")
+            const checker = makeChecker(served.json)
+
+            /** Sends a request and checks the answer against `METHOD template`; returns it for assertions. */
+            const call = (
+              method: Method,
+              template: string,
+              path: string,
+              options: { readonly token?: string; readonly body?: string } = {}
+            ) =>
+              Effect.map(request(method, path, options), (response) => {
+                checker.check(method, template, response)
+                return response
+              })
+
+            const admin = yield* adminToken
+            const member = yield* createUser()
+            const user = uniqueName("oa")
+
+            // Users
+            const created = yield* call("POST", "/api/v2/users", "/api/v2/users", {
+              token: admin,
+              body: JSON.stringify({ username: user, email: "oa@example.com" })
+            })
+            assert.strictEqual(created.status, 201)
+            assert.strictEqual(
+              (yield* call("POST", "/api/v2/users", "/api/v2/users", {
+                token: admin,
+                body: JSON.stringify({ username: user, email: "oa@example.com" })
+              })).status,
+              409
+            )
+            assert.strictEqual(
+              (yield* call("POST", "/api/v2/users", "/api/v2/users", {
+                token: member.token,
+                body: JSON.stringify({ username: uniqueName("x"), email: "x@example.com" })
+              })).status,
+              403
+            )
+            assert.strictEqual(
+              (yield* call("POST", "/api/v2/users", "/api/v2/users", { token: admin, body: "{" })).status,
+              400
+            )
+            assert.strictEqual(
+              (yield* call("GET", "/api/v2/users/me", "/api/v2/users/me", { token: admin })).status,
+              200
+            )
+            assert.strictEqual((yield* call("GET", "/api/v2/users/me", "/api/v2/users/me")).status, 401)
+            assert.strictEqual(
+              (yield* call("GET", "/api/v2/users/me", "/api/v2/users/me", { token: "not-a-key" })).status,
+              401
+            )
+            const key = yield* call("POST", "/api/v2/users/{user}/keys", `/api/v2/users/${user}/keys`, { token: admin })
+            assert.strictEqual(key.status, 201)
+            const userToken: string = key.json.key
+            assert.strictEqual(
+              (yield* call("POST", "/api/v2/users/{user}/keys", `/api/v2/users/${user}/keys`, { token: member.token }))
+                .status,
+              403
+            )
+            assert.strictEqual(
+              (yield* call("POST", "/api/v2/users/{user}/keys", `/api/v2/users/nobody-${user}/keys`, { token: admin }))
+                .status,
+              400
+            )
+
+            // Templates
+            const fake = yield* agentApi
+            const templates = "/api/v2/organizations/{organization}/templates"
+            const template = yield* call("POST", templates, "/api/v2/organizations/default/templates", {
+              token: admin,
+              body: JSON.stringify({ name: uniqueName("tpl"), app_url: fake.url })
+            })
+            assert.strictEqual(template.status, 201)
+            assert.strictEqual(
+              (yield* call("POST", templates, "/api/v2/organizations/default/templates", {
+                token: admin,
+                body: JSON.stringify({ name: template.json.name })
+              })).status,
+              409
+            )
+            assert.strictEqual(
+              (yield* call("POST", templates, "/api/v2/organizations/default/templates", {
+                token: member.token,
+                body: JSON.stringify({ name: uniqueName("tpl") })
+              })).status,
+              403
+            )
+            assert.strictEqual(
+              (yield* call("POST", templates, "/api/v2/organizations/default/templates", {
+                token: admin,
+                body: JSON.stringify({ name: 7 })
+              })).status,
+              400
+            )
+            assert.isAtLeast(
+              (yield* call("POST", templates, `/api/v2/organizations/${randomUUID()}/templates`, {
+                token: admin,
+                body: JSON.stringify({ name: uniqueName("tpl") })
+              })).status,
+              400
+            )
+            const versions = "/api/v2/templates/{template}/versions"
+            const version = yield* call("POST", versions, `/api/v2/templates/${template.json.id}/versions`, {
+              token: admin,
+              body: JSON.stringify({ app_url: fake.url })
+            })
+            assert.strictEqual(version.status, 201)
+            assert.strictEqual(
+              (yield* call("POST", versions, `/api/v2/templates/${template.json.id}/versions`, {
+                token: member.token,
+                body: JSON.stringify({})
+              })).status,
+              403
+            )
+            assert.isAtLeast(
+              (yield* call("POST", versions, `/api/v2/templates/${randomUUID()}/versions`, {
+                token: admin,
+                body: JSON.stringify({})
+              })).status,
+              400
+            )
+
+            // Tasks, under both prefixes, through a whole lifecycle.
+            for (const prefix of ["/api/v2", "/api/experimental"]) {
+              const t = (suffix: string) => `${prefix}/tasks${suffix}`
+              const list = yield* call("GET", t(""), t("?q=owner:me"), { token: userToken })
+              assert.strictEqual(list.status, 200)
+              assert.strictEqual((yield* call("GET", t(""), t("?q=status:bogus"), { token: userToken })).status, 400)
+              assert.strictEqual((yield* call("GET", t(""), t(""))).status, 401)
+
+              const task = yield* call("POST", t("/{user}"), t("/me"), {
+                token: userToken,
+                body: JSON.stringify({ template_version_id: version.json.id, input: "build it" })
+              })
+              assert.strictEqual(task.status, 201)
+              const taskPath = t(`/me/${task.json.id}`)
+              assert.strictEqual(
+                (yield* call("POST", t("/{user}"), t("/me"), {
+                  token: userToken,
+                  body: JSON.stringify({ template_version_id: version.json.id, name: task.json.name })
+                })).status,
+                409
+              )
+              assert.strictEqual(
+                (yield* call("POST", t("/{user}"), t("/me"), { token: userToken, body: JSON.stringify({}) })).status,
+                400
+              )
+              assert.strictEqual(
+                (yield* call("GET", t("/{user}/{task}"), t(`/me/${randomUUID()}`), { token: userToken })).status,
+                404
+              )
+
+              // Not active yet: input and logs are refused with 409.
+              yield* waitFor(
+                call("GET", t("/{user}/{task}"), taskPath, { token: userToken }),
+                (r) => r.json.status === "initializing",
+                "initializing"
+              )
+              assert.strictEqual(
+                (yield* call("POST", t("/{user}/{task}/send"), `${taskPath}/send`, {
+                  token: userToken,
+                  body: JSON.stringify({ input: "hi" })
+                })).status,
+                409
+              )
+
+              // Act as the workspace agent with the token the provisioner was given.
+              const agentToken = Workspaces.agentTokenOf(workspaces.record, task.json.id)!
+              const a = (suffix: string) => `/api/v2/workspaceagents/me${suffix}`
+              const manifest = yield* call("GET", a("/manifest"), a("/manifest"), { token: agentToken })
+              assert.strictEqual(manifest.status, 200)
+              assert.strictEqual(
+                (yield* call("GET", a("/manifest"), a("/manifest"), { token: randomUUID() })).status,
+                401
+              )
+              assert.strictEqual(
+                (yield* call("POST", a("/report-lifecycle"), a("/report-lifecycle"), {
+                  token: agentToken,
+                  body: JSON.stringify({ state: "ready" })
+                })).status,
+                204
+              )
+              assert.strictEqual(
+                (yield* call("POST", a("/report-lifecycle"), a("/report-lifecycle"), {
+                  token: agentToken,
+                  body: JSON.stringify({ state: "sleepy" })
+                })).status,
+                400
+              )
+              assert.strictEqual(
+                (yield* call("POST", a("/app-health"), a("/app-health"), {
+                  token: agentToken,
+                  body: JSON.stringify({ healths: { [manifest.json.apps[0].id]: "healthy" } })
+                })).status,
+                200
+              )
+              assert.strictEqual(
+                (yield* call("POST", a("/app-health"), a("/app-health"), {
+                  token: agentToken,
+                  body: JSON.stringify({ healths: { [randomUUID()]: "healthy" } })
+                })).status,
+                400
+              )
+              assert.strictEqual(
+                (yield* call("PATCH", a("/app-status"), a("/app-status"), {
+                  token: agentToken,
+                  body: JSON.stringify({ app_slug: manifest.json.apps[0].slug, state: "working", message: "on it" })
+                })).status,
+                200
+              )
+              assert.strictEqual(
+                (yield* call("PATCH", a("/app-status"), a("/app-status"), {
+                  token: agentToken,
+                  body: JSON.stringify({ app_slug: "nope", state: "working" })
+                })).status,
+                400
+              )
+              const active = yield* call("GET", t("/{user}/{task}"), taskPath, { token: userToken })
+              assert.strictEqual(active.json.status, "active")
+
+              // Active: live logs and send through the fake agentapi; input is refused while active.
+              const live = yield* call("GET", t("/{user}/{task}/logs"), `${taskPath}/logs`, { token: userToken })
+              assert.strictEqual(live.status, 200)
+              assert.strictEqual(live.json.logs[0].content, "hello")
+              assert.strictEqual(
+                (yield* call("GET", t("/{user}/{task}/logs"), `${taskPath}/logs`, { token: member.token })).status,
+                404
+              )
+              assert.strictEqual(
+                (yield* call("POST", t("/{user}/{task}/send"), `${taskPath}/send`, {
+                  token: userToken,
+                  body: JSON.stringify({ input: "more" })
+                })).status,
+                204
+              )
+              assert.strictEqual(
+                (yield* call("POST", t("/{user}/{task}/send"), `${taskPath}/send`, { token: userToken, body: "[" }))
+                  .status,
+                400
+              )
+              const input = yield* call("PATCH", t("/{user}/{task}/input"), `${taskPath}/input`, {
+                token: userToken,
+                body: JSON.stringify({ input: "new prompt" })
+              })
+              assert.strictEqual(input.status, 409)
+
+              // The snapshot, then pause; logs now come from the snapshot.
+              const snap = (id: string, query = "?format=agentapi") =>
+                `/api/v2/workspaceagents/me/tasks/${id}/log-snapshot${query}`
+              const snapTemplate = "/api/v2/workspaceagents/me/tasks/{task}/log-snapshot"
+              const snapshotBody = JSON.stringify({
+                messages: [{ id: 1, content: "saved", role: "agent", time: "2025-01-01T00:00:01Z" }]
+              })
+              assert.strictEqual(
+                (yield* call("POST", snapTemplate, snap(task.json.id), { token: agentToken, body: snapshotBody }))
+                  .status,
+                204
+              )
+              assert.strictEqual(
+                (yield* call("POST", snapTemplate, snap(task.json.id, "?format=other"), {
+                  token: agentToken,
+                  body: snapshotBody
+                })).status,
+                400
+              )
+              assert.strictEqual(
+                (yield* call("POST", snapTemplate, snap(randomUUID()), { token: agentToken, body: snapshotBody }))
+                  .status,
+                404
+              )
+              assert.strictEqual(
+                (yield* call("POST", snapTemplate, snap(task.json.id), { body: snapshotBody })).status,
+                401
+              )
+
+              const pause = yield* call("POST", t("/{user}/{task}/pause"), `${taskPath}/pause`, { token: userToken })
+              assert.strictEqual(pause.status, 202)
+              yield* waitFor(
+                call("GET", t("/{user}/{task}"), taskPath, { token: userToken }),
+                (r) => r.json.status === "paused",
+                "paused"
+              )
+              const fromSnapshot = yield* call("GET", t("/{user}/{task}/logs"), `${taskPath}/logs`, {
+                token: userToken
+              })
+              assert.strictEqual(fromSnapshot.status, 200)
+              assert.strictEqual(fromSnapshot.json.logs[0].content, "saved")
+              assert.strictEqual(
+                (yield* call("PATCH", t("/{user}/{task}/input"), `${taskPath}/input`, {
+                  token: userToken,
+                  body: JSON.stringify({ input: "new prompt" })
+                })).status,
+                204
+              )
+              assert.strictEqual(
+                (yield* call("POST", t("/{user}/{task}/pause"), `${taskPath}/pause`, { token: member.token })).status,
+                404
+              )
+              const resume = yield* call("POST", t("/{user}/{task}/resume"), `${taskPath}/resume`, { token: userToken })
+              assert.strictEqual(resume.status, 202)
+              const stranger = yield* call("POST", t("/{user}/{task}/resume"), `${taskPath}/resume`, {
+                token: member.token
+              })
+              assert.strictEqual(stranger.status, 404)
+              yield* waitFor(
+                call("GET", t("/{user}/{task}"), taskPath, { token: userToken }),
+                (r) => r.json.status !== "pending",
+                "resumed"
+              )
+              assert.strictEqual(
+                (yield* call("DELETE", t("/{user}/{task}"), taskPath, { token: member.token })).status,
+                404
+              )
+              assert.strictEqual(
+                (yield* call("DELETE", t("/{user}/{task}"), taskPath, { token: userToken })).status,
+                202
+              )
+              yield* waitFor(
+                call("GET", t("/{user}/{task}"), taskPath, { token: userToken }),
+                (r) => r.status === 404,
+                "deleted"
+              )
+            }
+
+            // Every operation was exercised with a success and an error.
+            const seen = new Map<string, Set<number>>()
+            for (const { operation, status } of checker.checked) {
+              seen.set(operation, (seen.get(operation) ?? new Set()).add(status))
+            }
+            for (const operation of checker.operations()) {
+              const statuses = [...(seen.get(operation) ?? [])]
+              assert.isTrue(statuses.some((s) => s < 300), `${operation}: no success checked (${statuses})`)
+              assert.isTrue(statuses.some((s) => s >= 400), `${operation}: no error checked (${statuses})`)
+            }
+          }),
+        120_000
+      )
+
+      it.effect("the docs page renders the document offline", () =>
+        Effect.gen(function*() {
+          const page = yield* request("GET", "/api/v2/docs")
+          assert.strictEqual(page.status, 200)
+          assert.match(page.headers["content-type"] ?? "", /text\/html/)
+          assert.include(page.text, "SwaggerUIBundle")
+          assert.include(page.text, `"/api/v2/tasks/{user}/{task}/logs"`)
+          // No script, stylesheet or font is fetched from anywhere.
+          assert.notMatch(page.text, /<(script|link)[^>]+(src|href)=["']?https?:/i)
+        }))
+    })
+  })
+}
