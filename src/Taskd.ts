@@ -124,14 +124,14 @@ export interface WebHandler {
  */
 export const webHandler = <E = never, DE = never>(
   database: Layer.Layer<SqlClient.SqlClient, DE>,
-  parts: Parts<E> = {}
+  parts: Parts<E, SqlClient.SqlClient> = {}
 ): WebHandler => {
   const app = Layer.mergeAll(layer(parts), NotFoundRoute).pipe(
     Layer.provide(database),
     Layer.provide(HttpServer.layerContext)
   )
   const web = HttpLayerRouter.toWebHandler(app, { disableLogger: true })
-  // `parts` needs nothing the app does not provide (R is never), so the handler needs no extra context.
+  // `parts` need nothing but the database, so the handler needs no context of its own.
   const handler = web.handler as (request: Request) => Promise<Response>
   return { handler: (request) => handler(request), dispose: web.dispose }
 }
