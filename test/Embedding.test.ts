@@ -172,8 +172,12 @@ for (const backend of Backends.all) {
 
           // The workspace agent, with the token the provisioner was given.
           const agentToken = Workspaces.agentTokenOf(workspaces.record, created.json.id)!
-          const manifest = yield* request("GET", "/api/v2/workspaceagents/me/manifest", { token: agentToken })
-          assert.strictEqual(manifest.status, 200)
+          // The agent may authenticate once the provision job has completed, which can follow "initializing".
+          const manifest = yield* waitFor(
+            request("GET", "/api/v2/workspaceagents/me/manifest", { token: agentToken }),
+            (r) => r.status === 200,
+            "the agent's manifest"
+          )
           assert.strictEqual(manifest.json.task_id, created.json.id)
           const lifecycle = yield* request("POST", "/api/v2/workspaceagents/me/report-lifecycle", {
             token: agentToken,
@@ -277,6 +281,11 @@ for (const backend of Backends.all) {
             "initializing"
           )
           const agentToken = Workspaces.agentTokenOf(workspaces.record, created.json.id)!
+          yield* waitFor(
+            request("GET", "/api/v2/workspaceagents/me/manifest", { token: agentToken }),
+            (r) => r.status === 200,
+            "the agent's manifest"
+          )
 
           const { counter, stream } = countingBody(8 * 1024 * 1024)
           const refused = yield* call(snapshotPath(created.json.id), {

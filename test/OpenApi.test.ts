@@ -219,8 +219,13 @@ for (const backend of Backends.all) {
               // Act as the workspace agent with the token the provisioner was given.
               const agentToken = Workspaces.agentTokenOf(workspaces.record, task.json.id)!
               const a = (suffix: string) => `/api/v2/workspaceagents/me${suffix}`
-              const manifest = yield* call("GET", a("/manifest"), a("/manifest"), { token: agentToken })
-              assert.strictEqual(manifest.status, 200)
+              // The agent may authenticate once the provision job has completed, which can follow "initializing".
+              const manifest = yield* waitFor(
+                request("GET", a("/manifest"), { token: agentToken }),
+                (r) => r.status === 200,
+                "the agent's manifest"
+              )
+              checker.check("GET", a("/manifest"), manifest)
               assert.strictEqual(
                 (yield* call("GET", a("/manifest"), a("/manifest"), { token: randomUUID() })).status,
                 401
