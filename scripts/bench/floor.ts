@@ -1,0 +1,141 @@
+/**
+ * The floor: the snapshot upload on plain node:http and pg, doing the same work as taskd and no more.
+ * The agent token hash lookup (taskd's query), the task/workspace check, the body read with the 64 KiB
+ * cap, JSON decode with type checks and re-encode, and taskd's upsert statement.
+ *
+ *   DATABASE_URL=... PORT=... [POOL=10] node --import tsx scripts/bench/floor.ts
+ */
+import { createHash } from "node:crypto"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import pg from "pg"
+
+const pool = new pg.Pool({
+  connectionString: process.env["DATABASE_URL"],
+  max: Number(process.env["POOL"] ?? 10),
+  application_name: "taskd-floor"
+})
+
+const authQuery = `
+  SELECT wa.id AS "agentId", wb.workspace_id AS "workspaceId", w.owner_id AS "ownerId", wb.id AS "buildId"
+  FROM workspace_agents wa
+  JOIN workspace_builds wb ON wb.id = wa.workspace_build_id
+  JOIN provisioner_jobs agent_job ON agent_job.id = wb.job_id
+  JOIN workspaces w ON w.id = wb.workspace_id
+  JOIN LATERAL (
+    SELECT lb.build_number, lb.transition, pj.job_status
+    FROM workspace_builds lb JOIN provisioner_jobs pj ON pj.id = lb.job_id
+    WHERE lb.workspace_id = wb.workspace_id
+    ORDER BY lb.build_number DESC LIMIT 1
+  ) latest ON TRUE
+  WHERE wa.auth_token_hash = $1
+    AND w.deleted = false
+    AND (
+      latest.build_number = wb.build_number
+      OR (latest.transition = 'stop' AND latest.job_status IN ('pending', 'running')
+          AND wb.transition = 'start' AND agent_job.job_status = 'succeeded'
+          AND wb.build_number = latest.build_number - 1)
+    )`
+
+const taskQuery = `SELECT id, owner_id, workspace_id FROM tasks WHERE id = $1 AND deleted_at IS NULL`
+
+const upsertQuery = `
+  INSERT INTO task_snapshots (task_id, log_snapshot, log_snapshot_created_at)
+  SELECT id, $1::jsonb, $2 FROM tasks WHERE id = $3 AND deleted_at IS NULL
+  ON CONFLICT (task_id) DO UPDATE
+    SET log_snapshot = EXCLUDED.log_snapshot, log_snapshot_created_at = EXCLUDED.log_snapshot_created_at
+  RETURNING task_id`
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/
+const maxBytes = 64 * 1024
+
+const send = (res: ServerResponse, status: number, body?: object) => {
+  if (body === undefined) {
+    res.writeHead(status).end()
+  } else {
+    const text = JSON.stringify(body)
+    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text)
+  }
+}
+
+const readBody = (req: IncomingMessage) =>
+  new Promise<Buffer | undefined>((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length
+      if (size > maxBytes) {
+        req.pause()
+        resolve(undefined)
+      } else chunks.push(chunk)
+    })
+    req.on("end", () => resolve(Buffer.concat(chunks, size)))
+    req.on("error", reject)
+  })
+
+const str = (v: unknown, fallback: string) => {
+  if (v === undefined || v === null) return fallback
+  if (typeof v !== "string") throw new Error("expected a string")
+  return v.toWellFormed()
+}
+
+/** Decodes with the same type checks as taskd and re-encodes the envelope. */
+const envelopeOf = (json: unknown): string => {
+  if (typeof json !== "object" || json === null) throw new Error("expected an object")
+  const body = json as { $schema?: unknown; messages?: unknown }
+  if (!Array.isArray(body.messages)) throw new Error("missing messages")
+  const messages = body.messages.map((m: unknown) => {
+    if (typeof m !== "object" || m === null) throw new Error("expected a message")
+    const message = m as Record<string, unknown>
+    const id = message["id"] ?? 0
+    if (typeof id !== "number" || !Number.isSafeInteger(id)) throw new Error("bad id")
+    const time = str(message["time"], "0001-01-01T00:00:00Z")
+    if (!rfc3339.test(time)) throw new Error("bad time")
+    return { content: str(message["content"], ""), id, role: str(message["role"], ""), time }
+  })
+  const data = typeof body.$schema === "string" ? { $schema: body.$schema, messages } : { messages }
+  return JSON.stringify({ format: "agentapi", data })
+}
+
+const handle = async (req: IncomingMessage, res: ServerResponse) => {
+  const url = new URL(req.url ?? "/", "http://floor")
+  const match = /^\/api\/v2\/workspaceagents\/me\/tasks\/([^/]+)\/log-snapshot$/.exec(url.pathname)
+  if (req.method !== "POST" || match === null) return send(res, 404, { message: "Route not found." })
+  const token = req.headers["coder-session-token"]
+  if (typeof token !== "string" || !uuid.test(token)) {
+    return send(res, 401, { message: "Workspace agent token invalid." })
+  }
+  const hash = createHash("sha256").update(token.toLowerCase()).digest()
+  const agent = (await pool.query(authQuery, [hash])).rows[0] as { workspaceId: string } | undefined
+  if (agent === undefined) return send(res, 401, { message: "Workspace agent not authorized." })
+  const taskId = match[1]!.toLowerCase()
+  if (!uuid.test(taskId)) return send(res, 400, { message: "Invalid task ID format." })
+  if (url.searchParams.get("format") !== "agentapi") return send(res, 400, { message: "Invalid format parameter." })
+  const task = (await pool.query(taskQuery, [taskId])).rows[0] as { id: string; workspace_id: string } | undefined
+  if (task === undefined || task.workspace_id !== agent.workspaceId) return send(res, 404, { message: "not found" })
+  const bytes = await readBody(req)
+  if (bytes === undefined) {
+    res.setHeader("connection", "close")
+    return send(res, 400, { message: "Failed to decode request payload." })
+  }
+  let envelope: string
+  try {
+    envelope = envelopeOf(JSON.parse(bytes.toString("utf8")))
+  } catch (error) {
+    return send(res, 400, { message: "Failed to decode request payload.", detail: String(error) })
+  }
+  const stored = await pool.query(upsertQuery, [envelope, new Date(), task.id])
+  if (stored.rowCount === 0) return send(res, 404, { message: "not found" })
+  send(res, 204)
+}
+
+const server = createServer((req, res) => {
+  handle(req, res).catch((error) => send(res, 500, { message: String(error) }))
+})
+server.keepAliveTimeout = 60_000
+server.listen(Number(process.env["PORT"] ?? 8090), "127.0.0.1", () => {
+  console.log(`floor listening on ${JSON.stringify(server.address())}`)
+})
+const stop = () => server.close(() => void pool.end().then(() => process.exit(0)))
+process.on("SIGTERM", stop)
+process.on("SIGINT", stop)
