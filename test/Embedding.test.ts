@@ -21,6 +21,7 @@ import { randomUUID } from "node:crypto"
 import * as Taskd from "../src/index.ts"
 import * as Backends from "./support/Backends.ts"
 import { request, streamBody } from "./support/Http.ts"
+import { pollUntil } from "./support/TaskFlow.ts"
 import * as Workspaces from "./support/Workspaces.ts"
 
 // --- The host application (this is the README's "embed taskd" example) ---
@@ -66,17 +67,8 @@ const hostApp = (provisioner: Layer.Layer<Taskd.Provisioner>) =>
 
 // --- The tests ---
 
-const pause = (millis: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, millis)))
-
 const waitFor = <A, R>(effect: Effect.Effect<A, never, R>, done: (a: A) => boolean, what: string) =>
-  Effect.gen(function*() {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      const value = yield* effect
-      if (done(value)) return value
-      yield* pause(25)
-    }
-    return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-  })
+  pollUntil(effect, done, () => what)
 
 const as = (user: string) => ({ "x-host-user": user })
 const notFound = { message: "Resource not found or you do not have access to this resource" }

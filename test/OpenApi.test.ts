@@ -12,6 +12,7 @@ import { fakeServer } from "./support/FakeHttp.ts"
 import { adminToken, createUser, uniqueName } from "./support/Fixtures.ts"
 import { request } from "./support/Http.ts"
 import { makeChecker } from "./support/OpenApiCheck.ts"
+import { pollUntil } from "./support/TaskFlow.ts"
 import * as TestServer from "./support/TestServer.ts"
 import * as Workspaces from "./support/Workspaces.ts"
 
@@ -26,18 +27,8 @@ const agentApi = fakeServer((req, res) => {
   else res.end(JSON.stringify({ ok: true }))
 })
 
-/** Real time, whatever clock the test runs on. */
-const pause = (millis: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, millis)))
-
 const waitFor = <A, R>(effect: Effect.Effect<A, never, R>, done: (a: A) => boolean, what: string) =>
-  Effect.gen(function*() {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      const value = yield* effect
-      if (done(value)) return value
-      yield* pause(25)
-    }
-    return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-  })
+  pollUntil(effect, done, () => what)
 
 for (const backend of Backends.all) {
   const workspaces = Workspaces.recording()

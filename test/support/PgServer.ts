@@ -6,9 +6,9 @@
 import * as Effect from "effect/Effect"
 import { execFileSync, spawnSync } from "node:child_process"
 import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
+import { freePort } from "./ChildServer.ts"
 
 const binDir = process.env["PG_BIN_DIR"] ?? "/usr/lib/postgresql/15/bin"
 
@@ -22,16 +22,6 @@ export interface PgServer {
   readonly stop: Effect.Effect<void>
   readonly start: Effect.Effect<void>
 }
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = createServer()
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      probe.close(() => resolve(port))
-    })
-  })
 
 const asRoot = process.getuid?.() === 0
 

@@ -16,7 +16,8 @@ import { agentTokenOf, type Recorded } from "./Workspaces.ts"
 /** How long a job may take to be picked up and run before a wait gives up. */
 export const defaultDeadlineMs = 20_000
 
-const pollEvery = "40 millis"
+/** Real time, whatever clock the test runs on. */
+export const pause = (millis: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, millis)))
 
 /** Polls `probe` until `done` holds or the deadline passes; dies with `describe(last)` on timeout. */
 export const pollUntil = <A, E, R>(
@@ -31,7 +32,7 @@ export const pollUntil = <A, E, R>(
     while (Date.now() < deadline) {
       last = yield* probe
       if (done(last)) return last
-      yield* Effect.sleep(pollEvery)
+      yield* pause(40)
     }
     return yield* Effect.dieMessage(`timed out after ${deadlineMs} ms: ${describe(last)}`)
   })
