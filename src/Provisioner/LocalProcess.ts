@@ -160,19 +160,24 @@ export const make = (options: LocalProcessOptions) =>
       spec.agentCommand === "" ? Instant.make.appUrl(spec) : Effect.map(freePort, (port) => `http://127.0.0.1:${port}`)
 
     // On shutdown every workspace is stopped the way a stop build stops it.
-    const stopAll = Effect.suspend(() =>
-      Effect.forEach(
-        [...running.values()],
-        (workspace) =>
-          Effect.zipRight(
-            stop(workspace.spec.workspaceId),
-            options.onShutdownStop(workspace.spec).pipe(
-              Effect.catchAllCause((cause) => Effect.logWarning("could not record the stop of a workspace", cause))
-            )
-          ),
-        { concurrency: "unbounded", discard: true }
+    const stopAll = Effect.suspend(() => {
+      const workspaces = [...running.values()]
+      if (workspaces.length === 0) return Effect.void
+      return Effect.zipRight(
+        Effect.logInfo(`stopping ${workspaces.length} workspace(s)`),
+        Effect.forEach(
+          workspaces,
+          (workspace) =>
+            Effect.zipRight(
+              stop(workspace.spec.workspaceId),
+              options.onShutdownStop(workspace.spec).pipe(
+                Effect.catchAllCause((cause) => Effect.logWarning("could not record the stop of a workspace", cause))
+              )
+            ),
+          { concurrency: "unbounded", discard: true }
+        )
       )
-    )
+    })
 
     // Whatever still runs when the provisioner goes away is stopped the same way.
     yield* Effect.addFinalizer(() => stopAll)
