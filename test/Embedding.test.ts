@@ -21,7 +21,7 @@ import { randomUUID } from "node:crypto"
 import * as Taskd from "../src/index.ts"
 import * as Backends from "./support/Backends.ts"
 import { request, streamBody } from "./support/Http.ts"
-import { pollUntil } from "./support/TaskFlow.ts"
+import { agentToken as awaitAgentToken, pollUntil } from "./support/TaskFlow.ts"
 import * as Workspaces from "./support/Workspaces.ts"
 
 // --- The host application (this is the README's "embed taskd" example) ---
@@ -163,7 +163,7 @@ for (const backend of Backends.all) {
           yield* waitFor(get, (r) => r.json.status === "initializing", "initializing")
 
           // The workspace agent, with the token the provisioner was given.
-          const agentToken = Workspaces.agentTokenOf(workspaces.record, created.json.id)!
+          const agentToken = yield* awaitAgentToken(workspaces.record, created.json.id)
           // The agent may authenticate once the provision job has completed, which can follow "initializing".
           const manifest = yield* waitFor(
             request("GET", "/api/v2/workspaceagents/me/manifest", { token: agentToken }),
@@ -272,7 +272,7 @@ for (const backend of Backends.all) {
             (r) => r.json.status === "initializing",
             "initializing"
           )
-          const agentToken = Workspaces.agentTokenOf(workspaces.record, created.json.id)!
+          const agentToken = yield* awaitAgentToken(workspaces.record, created.json.id)
           yield* waitFor(
             request("GET", "/api/v2/workspaceagents/me/manifest", { token: agentToken }),
             (r) => r.status === 200,

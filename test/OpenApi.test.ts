@@ -12,7 +12,7 @@ import { fakeServer } from "./support/FakeHttp.ts"
 import { adminToken, createUser, uniqueName } from "./support/Fixtures.ts"
 import { request } from "./support/Http.ts"
 import { makeChecker } from "./support/OpenApiCheck.ts"
-import { pollUntil } from "./support/TaskFlow.ts"
+import { agentToken as awaitAgentToken, pollUntil } from "./support/TaskFlow.ts"
 import * as TestServer from "./support/TestServer.ts"
 import * as Workspaces from "./support/Workspaces.ts"
 
@@ -212,7 +212,7 @@ for (const backend of Backends.all) {
               )
 
               // Act as the workspace agent with the token the provisioner was given.
-              const agentToken = Workspaces.agentTokenOf(workspaces.record, task.json.id)!
+              const agentToken = yield* awaitAgentToken(workspaces.record, task.json.id)
               const a = (suffix: string) => `/api/v2/workspaceagents/me${suffix}`
               // The agent may authenticate once the provision job has completed, which can follow "initializing".
               const manifest = yield* waitFor(
