@@ -5,8 +5,9 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
-import { randomUUID } from "node:crypto"
 import type { WorkspaceTransition } from "../Domain/Task.ts"
+import { TaskRepo } from "../Tasks/TaskRepo.ts"
+import { BuildRepo } from "../Workspaces/BuildRepo.ts"
 
 export interface JobContext {
   readonly jobId: string
@@ -24,6 +25,8 @@ export interface JobContext {
 export class JobRepo extends Effect.Service<JobRepo>()("taskd/JobRepo", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const tasks = yield* TaskRepo
+    const builds = yield* BuildRepo
 
     /** Claims the oldest pending job, or a running one abandoned for `staleSeconds`. */
     const acquire = (workerId: string, staleSeconds: number) =>
@@ -112,44 +115,34 @@ export class JobRepo extends Effect.Service<JobRepo>()("taskd/JobRepo", {
     const workspaceDeleted = (workspaceId: string, at: Date) =>
       sql.withTransaction(Effect.gen(function*() {
         yield* sql`UPDATE workspaces SET deleted = true, updated_at = ${at} WHERE id = ${workspaceId}`
-        // Two statements, so that the delete sees snapshots stored by uploads the update waited for.
-        const deleted = yield* sql<{ id: string }>`
-          UPDATE tasks SET deleted_at = ${at} WHERE workspace_id = ${workspaceId} AND deleted_at IS NULL RETURNING id`
-        if (deleted.length > 0) {
-          yield* sql`DELETE FROM task_snapshots WHERE task_id IN ${sql.in(deleted.map((row) => row.id))}`
-        }
+        yield* tasks.softDeleteOfWorkspace(workspaceId, at)
       })).pipe(Effect.orDie)
 
     /**
      * Records a stop that already happened (taskd stopped the workspace while shutting down): a stop build
-     * whose job has succeeded, so the task shows as paused and its agent token stops working.
+     * whose job has succeeded, so the task shows as paused and its agent token stops working. Skipped when
+     * another build of the workspace is still in progress.
      */
     const recordStopped = (workspaceId: string, at: Date) =>
       sql.withTransaction(Effect.gen(function*() {
-        const [latest] = yield* sql<
-          { build_number: number; template_version_id: string; owner_id: string; organization_id: string }
-        >`
-          SELECT wb.build_number, wb.template_version_id, w.owner_id, w.organization_id
-          FROM workspace_builds wb JOIN workspaces w ON w.id = wb.workspace_id
-          WHERE wb.workspace_id = ${workspaceId}
-          ORDER BY wb.build_number DESC LIMIT 1
-          FOR UPDATE OF w`
-        if (latest === undefined) return
-        const jobId = randomUUID()
-        const buildNumber = latest.build_number + 1
-        yield* sql`INSERT INTO provisioner_jobs (id, organization_id, job_status, created_at, updated_at, started_at,
-                                                 completed_at)
-                   VALUES (${jobId}, ${latest.organization_id}, 'succeeded', now(), now(), now(), now())`
-        yield* sql`INSERT INTO workspace_builds (id, workspace_id, template_version_id, build_number, transition, reason,
-                                                 initiator_id, job_id, created_at)
-                   VALUES (${randomUUID()}, ${workspaceId}, ${latest.template_version_id}, ${buildNumber}, 'stop',
-                           'autostop', ${latest.owner_id}, ${jobId}, ${at})`
-        yield* sql`INSERT INTO task_workspace_apps (task_id, workspace_build_number)
-                   SELECT id, ${buildNumber} FROM tasks WHERE workspace_id = ${workspaceId}
-                   ON CONFLICT DO NOTHING`
-        yield* sql`UPDATE workspaces SET updated_at = ${at} WHERE id = ${workspaceId}`
-      })).pipe(Effect.zipRight(agentsOff(workspaceId, at)), Effect.orDie)
+        const [workspace] = yield* sql<{ owner_id: string }>`SELECT owner_id FROM workspaces WHERE id = ${workspaceId}`
+        if (workspace === undefined) return
+        const build = yield* builds.insert({
+          workspaceId,
+          transition: "stop",
+          reason: "autostop",
+          initiatorId: workspace.owner_id
+        })
+        yield* sql`UPDATE provisioner_jobs
+                   SET job_status = 'succeeded', started_at = now(), completed_at = now(), updated_at = now()
+                   WHERE id = (SELECT job_id FROM workspace_builds WHERE id = ${build.id})`
+      })).pipe(
+        Effect.catchTag("BuildInProgress", () => Effect.logWarning("a build is in progress; the stop is not recorded")),
+        Effect.zipRight(agentsOff(workspaceId, at)),
+        Effect.orDie
+      )
 
     return { acquire, heartbeat, complete, createAgent, agentsOff, workspaceDeleted, recordStopped } as const
-  })
+  }),
+  dependencies: [TaskRepo.Default, BuildRepo.Default]
 }) {}

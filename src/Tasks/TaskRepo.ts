@@ -158,16 +158,26 @@ export class TaskRepo extends Effect.Service<TaskRepo>()("taskd/TaskRepo", {
         yield* sql`UPDATE tasks SET workspace_id = ${task.workspaceId} WHERE id = ${task.id} AND workspace_id IS NULL`
       })
 
-    /** Soft-deletes the task and removes its snapshot in one statement (spec §8.4). */
     /**
-     * Two statements, in the caller's transaction: the update waits for uploads that share-lock the task,
-     * and the delete, with a snapshot taken after it, then sees the snapshots they stored.
+     * Soft-deletes the live tasks that `where` selects and removes their snapshots (spec §8.4). Two
+     * statements in the caller's transaction, not Coder's single CTE: the update waits for uploads that
+     * share-lock a task, and the delete, whose snapshot is taken after that, then sees what they stored.
      */
-    const softDelete = (id: string, deletedAt: Date) =>
-      Effect.zipRight(
-        sql`UPDATE tasks SET deleted_at = ${deletedAt} WHERE id = ${id} AND deleted_at IS NULL`,
-        sql`DELETE FROM task_snapshots WHERE task_id = ${id}`
-      ).pipe(Effect.asVoid)
+    const softDeleteWhere = (where: Fragment, deletedAt: Date) =>
+      Effect.gen(function*() {
+        const deleted = yield* sql<{ id: string }>`
+          UPDATE tasks SET deleted_at = ${deletedAt} WHERE ${where} AND deleted_at IS NULL RETURNING id`
+        if (deleted.length > 0) {
+          yield* sql`DELETE FROM task_snapshots WHERE task_id IN ${sql.in(deleted.map((row) => row.id))}`
+        }
+      })
+
+    /** Deletes a task (DELETE /tasks/{user}/{task}). */
+    const softDelete = (id: string, deletedAt: Date) => softDeleteWhere(sql`id = ${id}`, deletedAt)
+
+    /** Deletes the task of a workspace whose delete build completed. */
+    const softDeleteOfWorkspace = (workspaceId: string, deletedAt: Date) =>
+      softDeleteWhere(sql`workspace_id = ${workspaceId}`, deletedAt)
 
     /** Replaces the prompt while the task is paused; false when it is not paused (anymore). */
     const updatePromptIfPaused = (id: string, prompt: string) =>
@@ -184,6 +194,7 @@ export class TaskRepo extends Effect.Service<TaskRepo>()("taskd/TaskRepo", {
       findRef,
       insertWithWorkspace,
       softDelete,
+      softDeleteOfWorkspace,
       updatePromptIfPaused
     } as const
   })
