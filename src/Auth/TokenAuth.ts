@@ -13,9 +13,10 @@ import * as Layer from "effect/Layer"
 import type { AgentActor, UserActor } from "../Domain/Actor.ts"
 import { Unauthorized } from "../Domain/CoderError.ts"
 import { formatTime } from "../Domain/Time.ts"
+import { isCanonicalUuid } from "../Domain/Uuid.ts"
 import { AgentTokenRepo } from "./AgentTokenRepo.ts"
 import { ApiKeyRepo } from "./ApiKeyRepo.ts"
-import { hashSecret, isUuid, parseApiKey, sameHash } from "./Tokens.ts"
+import { hashSecret, parseApiKey, sameHash } from "./Tokens.ts"
 
 export class TokenAuth extends Context.Tag("taskd/TokenAuth")<TokenAuth, {
   readonly authenticateUser: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<UserActor, Unauthorized>
@@ -87,7 +88,7 @@ export const layer = Layer.effect(
         if (token === undefined) {
           return yield* new Unauthorized({ message: `Cookie "${cookieName}" must be provided.` })
         }
-        if (!isUuid(token)) {
+        if (!isCanonicalUuid(token)) {
           return yield* new Unauthorized({
             message: "Workspace agent token invalid.",
             detail: `An agent token must be a valid UUIDv4. (len ${token.length})`

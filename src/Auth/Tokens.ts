@@ -43,9 +43,4 @@ export const parseApiKey = (token: string): { readonly parts: ApiKeyParts } | { 
   return { parts: { id, secret } }
 }
 
-export const isApiKeyFormat = (token: string): boolean => "parts" in parseApiKey(token)
-
 export const generateAgentToken = (): string => randomUUID()
-
-/** Agent tokens are compared in their canonical lower-case form. */
-export { isCanonicalUuid as isUuid } from "../Domain/Uuid.ts"

@@ -23,10 +23,6 @@ export const MessageId = Schema.Int.pipe(
   })
 )
 
-export const Role = Schema.String
-export const ConversationRole = Schema.Literal("user", "agent")
-export type ConversationRole = typeof ConversationRole.Type
-
 /** A message as taskd keeps it: every field present, strings well-formed, the time in Go's form. */
 export const StoredMessage = Schema.Struct({
   content: Schema.String,

@@ -182,7 +182,7 @@ export const make = (options: LocalProcessOptions) =>
     // Whatever still runs when the provisioner goes away is stopped the same way.
     yield* Effect.addFinalizer(() => stopAll)
 
-    return { appUrl, start, stop, stopAll, runningWorkspaces: () => [...running.keys()] }
+    return { appUrl, start, stop, stopAll }
   })
 
 /** TASKD_STOP_GRACE: how long a stopping workspace may take (default 30 s). */

@@ -7,11 +7,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
 import { Api } from "../Api.ts"
-import { isUuid } from "../Auth/Tokens.ts"
 import { CurrentUser } from "../Domain/Actor.ts"
 import { BadRequest, Conflict, resourceNotFound } from "../Domain/CoderError.ts"
 import { nameInvalidReason } from "../Domain/Name.ts"
 import { CreateTemplateRequest, CreateTemplateVersionRequest } from "../Domain/Template.ts"
+import { isCanonicalUuid } from "../Domain/Uuid.ts"
 import { readJsonAs, withBody } from "../Http/Body.ts"
 import { edge } from "../Http/Edge.ts"
 import { forbidden, invalidJson, validationFailed } from "../Http/Responses.ts"
@@ -70,7 +70,9 @@ export const TemplatesHandlers = HttpApiBuilder.group(Api, "templates", (handler
       .handleRaw("createVersion", ({ path, request }) =>
         Effect.gen(function*() {
           yield* requireOwner
-          const template = isUuid(path.template) ? yield* templates.findById(path.template.toLowerCase()) : undefined
+          const template = isCanonicalUuid(path.template)
+            ? yield* templates.findById(path.template.toLowerCase())
+            : undefined
           if (template === undefined) return yield* resourceNotFound()
           return yield* withBody(readJsonAs(request, CreateTemplateVersionRequest), invalidJson, (body) =>
             Effect.gen(function*() {
