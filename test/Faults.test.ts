@@ -218,6 +218,22 @@ describe("faults (own Postgres server)", () => {
         const output = taskd.output()
         assert.match(output, /stopping 1 workspace/)
         assert.isBelow(output.indexOf("stopping 1 workspace"), output.indexOf("stopped serving"))
+        // The stop is recorded as a succeeded stop build: after a restart the task is paused, not active.
+        const [build] = yield* query(
+          server.url,
+          `SELECT wb.transition, wb.reason, pj.job_status, t.status
+           FROM tasks_with_status t
+           JOIN workspace_builds wb ON wb.workspace_id = t.workspace_id
+           JOIN provisioner_jobs pj ON pj.id = wb.job_id
+           WHERE t.id = $1 ORDER BY wb.build_number DESC LIMIT 1`,
+          [taskId]
+        )
+        assert.deepStrictEqual(build, {
+          transition: "stop",
+          reason: "autostop",
+          job_status: "succeeded",
+          status: "paused"
+        })
       }),
     90_000
   )
