@@ -5,6 +5,9 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
 import * as Backends from "./support/Backends.ts"
 import { adminToken, createUser } from "./support/Fixtures.ts"
 import { pollUntil, waitForStatus } from "./support/TaskFlow.ts"
@@ -78,6 +81,42 @@ for (const backend of Backends.all) {
           yield* client.tasks.delete(path(created.id))
           const gone = yield* client.tasks.get(path(created.id)).pipe(Effect.flip)
           assert.strictEqual(gone._tag, "NotFound")
+        }))
+
+      it.scoped("a workspace process gets the agent's environment, and dying on its own turns its agent off", () =>
+        Effect.gen(function*() {
+          const dir = mkdtempSync(Path.join(tmpdir(), "taskd-env-"))
+          yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+          const admin = yield* TestServer.clientFor(yield* adminToken)
+          const template = yield* admin.templates.create({
+            path: { organization: "default" },
+            payload: { name: `env-${Date.now()}`, agent_command: `env > ${dir}/env; exit 3` }
+          })
+          const user = yield* createUser()
+          const client = yield* TestServer.clientFor(user.token)
+          const created = yield* client.tasks.create({
+            path: { user: "me" },
+            payload: { template_version_id: template.active_version_id, input: "say hi" }
+          })
+          // The agent never reported anything; its process exited, so the agent is off: status unknown.
+          const task = yield* waitForStatus(user.token, created.id, "unknown", 60_000)
+          assert.strictEqual(task.workspace_agent_lifecycle, "off")
+          const env = Object.fromEntries(
+            readFileSync(Path.join(dir, "env"), "utf8").split("\n").filter((line) => line.includes("=")).map((
+              line
+            ) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)])
+          )
+          assert.strictEqual(env["CODER_TASK_ID"], created.id)
+          assert.strictEqual(env["CODER_TASK_PROMPT"], "say hi")
+          assert.strictEqual(env["CODER_AGENT_APP_SLUG"], "task-app")
+          assert.match(env["CODER_AGENT_TOKEN"] ?? "", /^[0-9a-f-]{36}$/)
+          assert.match(env["CODER_AGENT_URL"] ?? "", /^http:\/\/127\.0\.0\.1:\d+$/)
+          assert.match(env["AGENTAPI_PORT"] ?? "", /^\d+$/)
+          // The token is the agent's: it may read its manifest (the start build is still the latest).
+          const agent = yield* TestServer.clientFor(env["CODER_AGENT_TOKEN"]!)
+          const manifest = yield* agent.agent.manifest()
+          assert.strictEqual(manifest.task_id, created.id)
+          assert.strictEqual(manifest.apps[0]?.url, `http://127.0.0.1:${env["AGENTAPI_PORT"]}`)
         }))
     })
   })
