@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import { ValidationError } from "../Domain/CoderError.ts"
 import { allTaskStatuses, type TaskStatus } from "../Domain/Task.ts"
 import { isCanonicalUuid } from "../Domain/Uuid.ts"
+import { parseParams } from "../Http/QueryParams.ts"
 import { UserRepo } from "../Users/UserRepo.ts"
 
 export interface TaskSearch {
@@ -69,27 +70,10 @@ export const parseTaskSearch = (query: string, actorId: string) =>
   Effect.gen(function*() {
     const users = yield* UserRepo
     const { errors, pairs } = tokenize(query)
-    const values = new Map<string, Array<string>>()
-    for (const [key, value] of pairs) values.set(key, [...(values.get(key) ?? []), value])
+    const params = parseParams(pairs, { known: knownKeys })
+    errors.push(...params.validations)
     const search: { ownerId?: string; organizationId?: string; status?: TaskStatus } = {}
-
-    for (const [key, found] of values) {
-      if (!(knownKeys as ReadonlyArray<string>).includes(key)) {
-        errors.push(new ValidationError({ field: key, detail: `"${key}" is not a valid query param` }))
-      } else if (found.length > 1) {
-        errors.push(
-          new ValidationError({
-            field: key,
-            detail: `Query param "${key}" provided more than once, found ${found.length} times. ` +
-              "Only provide 1 instance of this query param."
-          })
-        )
-      }
-    }
-    const single = (key: string) => {
-      const found = values.get(key)
-      return found !== undefined && found.length === 1 && found[0] !== "" ? found[0] : undefined
-    }
+    const single = (key: string): string | undefined => params.values[key]
 
     const owner = single("owner")
     if (owner !== undefined) {
