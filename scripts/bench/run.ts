@@ -14,7 +14,7 @@ import autocannon from "autocannon"
 import type { Options as LoadOptions } from "autocannon"
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -60,6 +60,33 @@ const rssSampler = (pid: number) => {
   let peak = rssOf(pid)
   const timer = setInterval(() => peak = Math.max(peak, rssOf(pid)), 25)
   return { stop: () => (clearInterval(timer), Math.max(peak, rssOf(pid))) }
+}
+
+/** CPU time (user + system) of a process in ms, from /proc (clock ticks of 10 ms). */
+const cpuMsOf = (stat: string) => {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+const processCpuMs = (pid: number) => {
+  try {
+    return cpuMsOf(readFileSync(`/proc/${pid}/stat`, "utf8"))
+  } catch {
+    return 0
+  }
+}
+/** CPU time of every Postgres process on the machine (the bench's database is the only busy one). */
+const postgresCpuMs = () => {
+  let total = 0
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8")
+      if (stat.includes("(postgres)")) total += cpuMsOf(stat)
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return total
 }
 
 let nextPort = 18_000 + Math.floor(Math.random() * 1000)
@@ -152,6 +179,8 @@ interface Measured {
   readonly requests: number
   readonly errors: number
   readonly peakRssMiB: number
+  /** CPU time per request of the server process, of Postgres, and of the load generator, in ms. */
+  readonly cpuMsPerRequest?: { readonly server: number; readonly postgres: number; readonly load: number }
   readonly note?: string
 }
 
@@ -168,7 +197,15 @@ const measure = async (
   process.stdout.write(`  ${labels.server}/${name} ...`)
   const sampler = rssSampler(pid)
   await autocannon({ ...options, duration: warmup, timeout: 30 })
+  const cpuBefore = { server: processCpuMs(pid), postgres: postgresCpuMs(), load: process.cpuUsage() }
   const result = await autocannon({ ...options, duration, timeout: 30 })
+  const load = process.cpuUsage(cpuBefore.load)
+  const perRequest = (ms: number) => +(ms / Math.max(1, result.requests.total)).toFixed(2)
+  const cpuMsPerRequest = {
+    server: perRequest(processCpuMs(pid) - cpuBefore.server),
+    postgres: perRequest(postgresCpuMs() - cpuBefore.postgres),
+    load: perRequest((load.user + load.system) / 1000)
+  }
   const peak = sampler.stop()
   const row: Measured = {
     scenario: name,
@@ -180,10 +217,12 @@ const measure = async (
     requests: result.requests.total,
     errors: result.errors + result.timeouts + result.non2xx,
     peakRssMiB: mib(peak),
+    cpuMsPerRequest,
     ...(note === undefined ? {} : { note })
   }
   console.log(
-    ` ${row.reqPerSec} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}, RSS ${row.peakRssMiB} MiB`
+    ` ${row.reqPerSec} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}, RSS ${row.peakRssMiB} MiB, ` +
+      `CPU ms/req server ${cpuMsPerRequest.server} postgres ${cpuMsPerRequest.postgres} load ${cpuMsPerRequest.load}`
   )
   if (result.non2xx > 0) console.log(`    status codes: ${JSON.stringify(result.statusCodeStats)}`)
   return row
@@ -346,7 +385,9 @@ const bareUpsert = async (databaseUrl: string, bytes: number): Promise<Measured>
   }
   process.stdout.write(`  upsert-loop ...`)
   await run(warmup)
+  const postgresBefore = postgresCpuMs()
   const latencies = (await run(duration)).sort((a, b) => a - b)
+  const postgresMs = postgresCpuMs() - postgresBefore
   await pool.end()
   const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!)
   const row: Measured = {
@@ -360,6 +401,7 @@ const bareUpsert = async (databaseUrl: string, bytes: number): Promise<Measured>
     requests: latencies.length,
     errors: 0,
     peakRssMiB: 0,
+    cpuMsPerRequest: { server: 0, postgres: +(postgresMs / Math.max(1, latencies.length)).toFixed(2), load: 0 },
     note: `pool ${poolSize}`
   }
   console.log(` ${row.reqPerSec} upserts/s, p50 ${row.p50} ms, p99 ${row.p99} ms`)
@@ -474,11 +516,13 @@ const pad = (s: string | number, n: number) => String(s).padStart(n)
 
 const table = (rows: ReadonlyArray<Measured>) => {
   const header = `${"backend".padEnd(9)} ${"server".padEnd(12)} ${"scenario".padEnd(12)} ${pad("conns", 5)} ` +
-    `${pad("req/s", 7)} ${pad("p50 ms", 7)} ${pad("p99 ms", 7)} ${pad("errors", 6)} ${pad("peak RSS", 9)}`
+    `${pad("req/s", 7)} ${pad("p50 ms", 7)} ${pad("p99 ms", 7)} ${pad("errors", 6)} ${pad("peak RSS", 9)} ` +
+    `${pad("cpu ms/req srv", 14)} ${pad("pg", 5)}`
   const lines = rows.map((r) =>
     `${r.backend.padEnd(9)} ${r.server.padEnd(12)} ${r.scenario.padEnd(12)} ${pad(r.connections, 5)} ` +
     `${pad(r.reqPerSec, 7)} ${pad(r.p50, 7)} ${pad(r.p99, 7)} ${pad(r.errors, 6)} ` +
-    `${pad(r.peakRssMiB === 0 ? "-" : `${r.peakRssMiB} MiB`, 9)}`
+    `${pad(r.peakRssMiB === 0 ? "-" : `${r.peakRssMiB} MiB`, 9)} ` +
+    `${pad(r.cpuMsPerRequest?.server ?? "-", 14)} ${pad(r.cpuMsPerRequest?.postgres ?? "-", 5)}`
   )
   return [header, "-".repeat(header.length), ...lines].join("\n")
 }

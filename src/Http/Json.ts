@@ -42,8 +42,30 @@ const endOfFirstValue = (text: string, start: number): number => {
   return -1
 }
 
+/** Whether `value` nests arrays and objects no deeper than `limit` (counted as the scanner counts them). */
+const nestsWithin = (value: unknown, limit: number): boolean => {
+  const stack: Array<[unknown, number]> = [[value, 0]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!
+    if (typeof current !== "object" || current === null) continue
+    if (depth + 1 > limit) return false
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1])
+    }
+  }
+  return true
+}
+
 /** Parses the first JSON value of `text`; the error reads like Go's ("EOF", "unexpected EOF", ...). */
 export const firstJsonValue = (text: string): Either.Either<unknown, string> => {
+  // The usual body is exactly one value: the native parser alone reads it, many times faster than the
+  // scanner below. Anything else (trailing data, malformed, too deep for the parser) takes the scanner.
+  try {
+    const value: unknown = JSON.parse(text)
+    return nestsWithin(value, maxNestingDepth) ? Either.right(value) : Either.left("exceeded max depth")
+  } catch {
+    // fall through
+  }
   let start = 0
   while (start < text.length && isSpace(text.charCodeAt(start))) start++
   if (start === text.length) return Either.left("EOF")
