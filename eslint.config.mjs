@@ -5,7 +5,7 @@ import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["node_modules", "scratch", ".taskd", "**/*.md"] },
+  { ignores: ["node_modules", "dist", "scratch", ".taskd", "**/*.md"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   ...effectEslint.configs.dprint,

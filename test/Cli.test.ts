@@ -1,6 +1,7 @@
 /**
- * The command line end to end, as a user runs it: `taskd serve` as a child process on its own embedded
- * database, and the admin commands against it. Every wait is bounded by a real timer, and the server's
+ * The command line end to end, as a user runs it: `npm start` (the README's command: the bundle of
+ * `npm run build` on plain Node) as a child process on its own embedded database, and the admin commands
+ * against it. Every wait is bounded by a real timer, and the server's
  * whole process group is stopped at the end.
  */
 import { assert, describe, layer } from "@effect/vitest"
@@ -61,14 +62,14 @@ const waitFor = <A>(what: string, timeoutMs: number, ready: () => Promise<A | un
     catch: (error) => error as Error
   })
 
-/** `taskd serve --port <free port>` in its own process group, stopped (the whole group) with the scope. */
+/** `npm start` on a free port, in its own process group, stopped (the whole group) with the scope. */
 const serve = Effect.gen(function*() {
   const port = yield* freePort
   const child = yield* Effect.acquireRelease(
     Effect.sync(() =>
-      spawn(process.execPath, ["--import", "tsx", "src/main.ts", "serve", "--port", String(port)], {
+      spawn("npm", ["start"], {
         cwd: root,
-        env: cliEnv(),
+        env: { ...cliEnv(), PORT: String(port) },
         detached: true,
         stdio: ["ignore", "pipe", "pipe"]
       })

@@ -8,42 +8,13 @@
 import { createHash } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import pg from "pg"
+import { authQuery, taskQuery, upsertQuery } from "./statements.ts"
 
 const pool = new pg.Pool({
   connectionString: process.env["DATABASE_URL"],
   max: Number(process.env["POOL"] ?? 10),
   application_name: "taskd-floor"
 })
-
-const authQuery = `
-  SELECT wa.id AS "agentId", wb.workspace_id AS "workspaceId", w.owner_id AS "ownerId", wb.id AS "buildId"
-  FROM workspace_agents wa
-  JOIN workspace_builds wb ON wb.id = wa.workspace_build_id
-  JOIN provisioner_jobs agent_job ON agent_job.id = wb.job_id
-  JOIN workspaces w ON w.id = wb.workspace_id
-  JOIN LATERAL (
-    SELECT lb.build_number, lb.transition, pj.job_status
-    FROM workspace_builds lb JOIN provisioner_jobs pj ON pj.id = lb.job_id
-    WHERE lb.workspace_id = wb.workspace_id
-    ORDER BY lb.build_number DESC LIMIT 1
-  ) latest ON TRUE
-  WHERE wa.auth_token_hash = $1
-    AND w.deleted = false
-    AND (
-      latest.build_number = wb.build_number
-      OR (latest.transition = 'stop' AND latest.job_status IN ('pending', 'running')
-          AND wb.transition = 'start' AND agent_job.job_status = 'succeeded'
-          AND wb.build_number = latest.build_number - 1)
-    )`
-
-const taskQuery = `SELECT id, owner_id, workspace_id FROM tasks WHERE id = $1 AND deleted_at IS NULL`
-
-const upsertQuery = `
-  INSERT INTO task_snapshots (task_id, log_snapshot, log_snapshot_created_at)
-  SELECT id, $1::jsonb, $2 FROM tasks WHERE id = $3 AND deleted_at IS NULL
-  ON CONFLICT (task_id) DO UPDATE
-    SET log_snapshot = EXCLUDED.log_snapshot, log_snapshot_created_at = EXCLUDED.log_snapshot_created_at
-  RETURNING task_id`
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/
@@ -125,7 +96,7 @@ const handle = async (req: IncomingMessage, res: ServerResponse) => {
     return send(res, 400, { message: "Failed to decode request payload.", detail: String(error) })
   }
   const stored = await pool.query(upsertQuery, [envelope, new Date(), task.id])
-  if (stored.rowCount === 0) return send(res, 404, { message: "not found" })
+  if (stored.rows[0]?.live !== true) return send(res, 404, { message: "not found" })
   send(res, 204)
 }
 

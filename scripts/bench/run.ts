@@ -8,6 +8,7 @@
  * Real Postgres: a fresh database on PGADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * dropped afterwards. Embedded: a fresh TASKD_DATA_DIR in the temp folder, seeded before the server opens it.
  * On real Postgres the floor (scripts/bench/floor.ts) and the bare upsert loop run in the same run.
+ * Both servers run as `npm start` runs taskd: the esbuild bundles of `npm run build`, on plain Node.
  */
 import { PGlite } from "@electric-sql/pglite"
 import autocannon from "autocannon"
@@ -21,6 +22,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
 import * as Seed from "./seed.ts"
+import { upsertQuery } from "./statements.ts"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const args = process.argv.slice(2)
@@ -107,7 +109,7 @@ const startProcess = async (
   ready: (url: string) => Promise<boolean>
 ): Promise<Proc> => {
   const port = nextPort++
-  const child = spawn(process.execPath, ["--import", "tsx", ...script], {
+  const child = spawn(process.execPath, script, {
     cwd: root,
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"]
@@ -139,7 +141,7 @@ const startTaskd = (env: Record<string, string>, cpuProf: boolean) =>
   startProcess(
     [
       ...(cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${Path.join(root, "scripts/bench/results/profiles")}`] : []),
-      "src/main.ts",
+      "dist/src/main.js",
       "serve"
     ],
     { ...env, TASKD_BOOTSTRAP_TOKEN: Seed.adminToken },
@@ -148,7 +150,7 @@ const startTaskd = (env: Record<string, string>, cpuProf: boolean) =>
 
 const startFloor = (databaseUrl: string) =>
   startProcess(
-    ["scripts/bench/floor.ts"],
+    ["dist/scripts/bench/floor.js"],
     { DATABASE_URL: databaseUrl, POOL: String(poolSize) },
     async (url) => (await httpStatus(`${url}/`)) === 404
   )
@@ -365,19 +367,14 @@ const bareUpsert = async (databaseUrl: string, bytes: number): Promise<Measured>
     { length: Seed.uploadTasks },
     (_, k) => JSON.stringify({ format: "agentapi", data: JSON.parse(payload(k + 1, bytes)) })
   )
-  const upsert = `
-    INSERT INTO task_snapshots (task_id, log_snapshot, log_snapshot_created_at)
-    SELECT id, $1::jsonb, $2 FROM tasks WHERE id = $3 AND deleted_at IS NULL
-    ON CONFLICT (task_id) DO UPDATE
-      SET log_snapshot = EXCLUDED.log_snapshot, log_snapshot_created_at = EXCLUDED.log_snapshot_created_at
-    RETURNING task_id`
+
   const run = async (seconds: number) => {
     const latencies: Array<number> = []
     const end = Date.now() + seconds * 1000
     await Promise.all(Array.from({ length: Seed.uploadTasks }, async (_, k) => {
       while (Date.now() < end) {
         const started = performance.now()
-        await pool.query(upsert, [envelopes[k]!, new Date(), Seed.taskId(k + 1)])
+        await pool.query(upsertQuery, [envelopes[k]!, new Date(), Seed.taskId(k + 1)])
         latencies.push(performance.now() - started)
       }
     }))

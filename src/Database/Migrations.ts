@@ -18,6 +18,7 @@ export interface Migration {
 const migrationFile = /^(\d+)_(.+)\.sql$/
 
 /** The folder of migrations shipped with taskd. */
+// Two levels below the root both here (src/Database/) and in the bundle `npm run build` writes (dist/src/).
 export const migrationsDir = fileURLToPath(new URL("../../sql/", import.meta.url))
 
 /** Reads the migrations of a folder, ordered by number. */
