@@ -495,8 +495,11 @@ const runBackend = async (backend: string): Promise<{ rows: Array<Measured>; ext
       )
     }
     if (want("logs")) rows.push(await measure("logs", labels, pid, logsLoad(server.url)))
+    // The list targets are latencies of one client (a member's dashboard, the owner listing everything);
+    // the 16-client row shows what many dashboards polling at once get.
+    if (want("list-member")) rows.push(await measure("list-member", labels, pid, memberListLoad(server.url, 1)))
     if (want("list-member")) rows.push(await measure("list-member", labels, pid, memberListLoad(server.url, 16)))
-    if (want("list-owner")) rows.push(await measure("list-owner", labels, pid, ownerListLoad(server.url, 2)))
+    if (want("list-owner")) rows.push(await measure("list-owner", labels, pid, ownerListLoad(server.url, 1)))
     if (want("create")) rows.push(await measure("create", labels, pid, createLoad(server.url, 16)))
   } finally {
     await stopProcess(server)

@@ -1,6 +1,6 @@
 /**
- * Tasks, read through the `tasks_with_status` view (which hides deleted tasks and computes `status`) and
- * joined with everything the Task JSON needs, so a list of N tasks is one query.
+ * Tasks, read through the `task_rows` view (sql/0002: deleted tasks hidden, `status` computed, joined with
+ * everything the Task JSON needs), so a list of N tasks is one query.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { Fragment } from "@effect/sql/Statement"
@@ -80,55 +80,32 @@ export class TaskRepo extends Effect.Service<TaskRepo>()("taskd/TaskRepo", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
 
-    const select = (where: Fragment) =>
-      sql<TaskRow>`
-        SELECT t.id, t.organization_id, t.owner_id, t.owner_username, t.owner_avatar_url, t.name, t.display_name,
-               t.template_version_id, t.prompt, t.created_at, t.status, t.workspace_id, t.workspace_build_number,
-               t.workspace_agent_id, t.workspace_app_id, t.workspace_agent_lifecycle_state, t.workspace_app_health,
-               w.template_id, tpl.name AS template_name, tpl.display_name AS template_display_name,
-               tpl.icon AS template_icon, w.name AS workspace_name, w.updated_at AS workspace_updated_at,
-               lb.transition AS latest_build_transition, lb.job_status AS latest_build_job_status,
-               lb.created_at AS latest_build_created_at,
-               st.state AS app_status_state, st.message AS app_status_message, st.uri AS app_status_uri,
-               st.created_at AS app_status_created_at, app.url AS app_url
-        FROM tasks_with_status t
-        LEFT JOIN workspaces w ON w.id = t.workspace_id
-        LEFT JOIN templates tpl ON tpl.id = w.template_id
-        LEFT JOIN workspace_apps app ON app.id = t.workspace_app_id
-        LEFT JOIN LATERAL (
-          SELECT wb.transition, pj.job_status, wb.created_at
-          FROM workspace_builds wb JOIN provisioner_jobs pj ON pj.id = wb.job_id
-          WHERE wb.workspace_id = t.workspace_id
-          ORDER BY wb.build_number DESC LIMIT 1
-        ) lb ON TRUE
-        LEFT JOIN LATERAL (
-          SELECT s.state, s.message, s.uri, s.created_at
-          FROM workspace_app_statuses s
-          WHERE s.workspace_id = t.workspace_id
-          ORDER BY s.created_at DESC, s.id DESC LIMIT 1
-        ) st ON TRUE
-        WHERE ${where}
-        ORDER BY t.created_at DESC, t.id DESC`
+    /** Task rows from `source` (the task_rows view, or one of its plan-cached functions) that match `where`. */
+    const select = (source: Fragment, where: ReadonlyArray<Fragment>) =>
+      sql<TaskRow>`SELECT * FROM ${source} t WHERE ${sql.and(where)} ORDER BY t.created_at DESC, t.id DESC`
 
     const visible = (visibility: Visibility) => visibility.seesAll ? sql`TRUE` : sql`t.owner_id = ${visibility.userId}`
 
     const findById = (id: string, visibility: Visibility) =>
-      select(sql.and([sql`t.id = ${id}`, visible(visibility)])).pipe(Effect.map((rows) => rows[0]), Effect.orDie)
+      select(sql`task_row_by_id(${id})`, [visible(visibility)]).pipe(Effect.map((rows) => rows[0]), Effect.orDie)
 
     /** Coder matches task names case-insensitively within one owner. */
     const findByOwnerAndName = (ownerId: string, name: string, visibility: Visibility) =>
-      select(sql.and([sql`t.owner_id = ${ownerId}`, sql`lower(t.name) = lower(${name})`, visible(visibility)])).pipe(
+      select(sql`task_row_by_name(${ownerId}, ${name})`, [visible(visibility)]).pipe(
         Effect.map((rows) => rows[0]),
         Effect.orDie
       )
 
-    const list = (filter: TaskFilter, visibility: Visibility) =>
-      select(sql.and([
+    const list = (filter: TaskFilter, visibility: Visibility) => {
+      // One owner's tasks (a member's own, or an owner:<user> search) take the plan-cached function.
+      const owner = filter.ownerId ?? (visibility.seesAll ? undefined : visibility.userId)
+      return select(owner === undefined ? sql`task_rows` : sql`task_rows_of_owner(${owner})`, [
         visible(visibility),
         ...(filter.ownerId === undefined ? [] : [sql`t.owner_id = ${filter.ownerId}`]),
         ...(filter.organizationId === undefined ? [] : [sql`t.organization_id = ${filter.organizationId}`]),
         ...(filter.status === undefined ? [] : [sql`t.status = ${filter.status}::task_status`])
-      ])).pipe(Effect.orDie)
+      ]).pipe(Effect.orDie)
+    }
 
     /** A live task by id, whoever owns it (for agents and the provisioner). */
     const findRef = (id: string) =>
