@@ -10,31 +10,13 @@ export class AgentTokenRepo extends Effect.Service<AgentTokenRepo>()("taskd/Agen
     const sql = yield* SqlClient.SqlClient
 
     /**
-     * An agent is authorized while its build is the workspace's latest build, and also while a stop build
-     * that directly follows its succeeded start build is pending or running: that is when its shutdown
-     * script uploads the snapshot (Coder issue #19467). A delete build ends both.
+     * The agent of a token, while it may act (sql/0003 `authorized_agent`: its build is the latest, or the
+     * shutdown window of a stop build that directly follows it).
      */
     const findAuthorized = (tokenHash: Uint8Array) =>
       sql<AgentActor>`
-        SELECT wa.id AS "agentId", wb.workspace_id AS "workspaceId", w.owner_id AS "ownerId", wb.id AS "buildId"
-        FROM workspace_agents wa
-        JOIN workspace_builds wb ON wb.id = wa.workspace_build_id
-        JOIN provisioner_jobs agent_job ON agent_job.id = wb.job_id
-        JOIN workspaces w ON w.id = wb.workspace_id
-        JOIN LATERAL (
-          SELECT lb.build_number, lb.transition, pj.job_status
-          FROM workspace_builds lb JOIN provisioner_jobs pj ON pj.id = lb.job_id
-          WHERE lb.workspace_id = wb.workspace_id
-          ORDER BY lb.build_number DESC LIMIT 1
-        ) latest ON TRUE
-        WHERE wa.auth_token_hash = ${tokenHash}
-          AND w.deleted = false
-          AND (
-            latest.build_number = wb.build_number
-            OR (latest.transition = 'stop' AND latest.job_status IN ('pending', 'running')
-                AND wb.transition = 'start' AND agent_job.job_status = 'succeeded'
-                AND wb.build_number = latest.build_number - 1)
-          )`.pipe(
+        SELECT agent_id AS "agentId", workspace_id AS "workspaceId", owner_id AS "ownerId", build_id AS "buildId"
+        FROM authorized_agent(${tokenHash})`.pipe(
         Effect.map((rows) => rows[0]),
         Effect.orDie
       )

@@ -51,7 +51,8 @@ export class SnapshotRepo extends Effect.Service<SnapshotRepo>()("taskd/Snapshot
     const sql = yield* SqlClient.SqlClient
 
     /**
-     * Stores the snapshot of a live task; false when the task is gone (deleted in the meantime).
+     * Stores the snapshot of a live task; false when the task is gone (deleted in the meantime). Runs
+     * sql/0003 `store_task_snapshot`, whose plan Postgres keeps per connection.
      *
      * The task row is share-locked, so an upload racing a delete either waits for the delete and finds
      * the task gone, or makes the delete wait and is then removed by it: no orphan. Of uploads racing
@@ -59,19 +60,9 @@ export class SnapshotRepo extends Effect.Service<SnapshotRepo>()("taskd/Snapshot
      * later is still acknowledged, but changes nothing).
      */
     const upsert = (taskId: string, envelope: StoredEnvelope, capturedAt: Date) =>
-      sql<{ live: boolean }>`
-        WITH live AS (
-          SELECT id FROM tasks WHERE id = ${taskId} AND deleted_at IS NULL FOR SHARE
-        ), written AS (
-          INSERT INTO task_snapshots AS s (task_id, log_snapshot, log_snapshot_created_at)
-          SELECT id, ${JSON.stringify(envelope)}::jsonb, ${capturedAt} FROM live
-          ON CONFLICT (task_id) DO UPDATE
-            SET log_snapshot = EXCLUDED.log_snapshot, log_snapshot_created_at = EXCLUDED.log_snapshot_created_at
-            WHERE EXCLUDED.log_snapshot_created_at >= s.log_snapshot_created_at
-          RETURNING s.task_id
-        )
-        SELECT EXISTS (SELECT 1 FROM live) AS live`.pipe(
-        Effect.map((rows) => rows[0]?.live === true),
+      sql<{ stored: boolean }>`
+        SELECT store_task_snapshot(${taskId}, ${JSON.stringify(envelope)}::jsonb, ${capturedAt}) AS stored`.pipe(
+        Effect.map((rows) => rows[0]?.stored === true),
         Effect.orDie
       )
 
