@@ -164,6 +164,8 @@ describe("taskd command line", () => {
         assert.strictEqual(me.status, 200)
         assert.strictEqual(me.json.username, "admin")
         assert.deepStrictEqual(me.json.roles, ["owner"])
+        // At the default level (Info) requests are not logged.
+        assert.notMatch(server.output(), /DEBUG|: request\n/)
       }), { timeout: 120_000 })
 
     it.effect(

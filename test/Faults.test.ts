@@ -243,7 +243,10 @@ describe("faults (own Postgres server)", () => {
     () =>
       Effect.gen(function*() {
         const server = yield* PgServer.make
-        const taskd = yield* ChildServer.start({ DATABASE_URL: server.url, TASKD_REQUEST_TIMEOUT: "1500 millis" })
+        const taskd = yield* ChildServer.start({ DATABASE_URL: server.url, TASKD_REQUEST_TIMEOUT: "1500 millis" }, [
+          "--log-level",
+          "debug"
+        ])
         const url = new URL(taskd.url)
         const started = Date.now()
         const result = yield* Effect.promise(() =>
@@ -279,8 +282,16 @@ describe("faults (own Postgres server)", () => {
           detail: "The request was not received in full within 2 s."
         })
         assert.isBelow(took, 6_000)
-        const next = yield* Effect.promise(() => ChildServer.call(taskd.url, "GET", "/api/v2/users/me"))
+        const next = yield* Effect.promise(() =>
+          ChildServer.call(taskd.url, "GET", "/api/v2/users/me?access_token=secret-in-query")
+        )
         assert.strictEqual(next.status, 200)
+        // At debug level each request is logged with its path and status, never its query string.
+        yield* Effect.promise(() =>
+          waitUntil("the request log line", 5_000, async () =>
+            /DEBUG \(#\d+\): request\n\s+path: \/api\/v2\/users\/me\n\s+status: 200/.test(taskd.output()) || undefined)
+        )
+        assert.notInclude(taskd.output(), "secret-in-query")
       }),
     60_000
   )

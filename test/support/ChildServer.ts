@@ -44,14 +44,26 @@ const killGroup = (pid: number, signal: NodeJS.Signals) => {
   }
 }
 
-/** Starts `taskd serve` with `env` added, and waits (at most 60 s) until `GET /healthz` answers 200. */
-export const start = (env: Record<string, string>) =>
+/**
+ * Starts `taskd serve` with `env` added and `args` after `serve` (a `--log-level`, say), and waits (at
+ * most 60 s) until `GET /healthz` answers 200.
+ */
+export const start = (env: Record<string, string>, args: ReadonlyArray<string> = []) =>
   Effect.acquireRelease(
     Effect.promise(async (): Promise<Child> => {
       const port = await freePort()
-      const childEnv: NodeJS.ProcessEnv = { ...process.env, TASKD_BOOTSTRAP_TOKEN: bootstrapToken, LOG_LEVEL: "Debug" }
+      const childEnv: NodeJS.ProcessEnv = { ...process.env, TASKD_BOOTSTRAP_TOKEN: bootstrapToken }
       for (const name of ["DATABASE_URL", "PORT", "HOST", "TASKD_DATA_DIR"]) delete childEnv[name]
-      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "serve", "--port", String(port)], {
+      const child = spawn(process.execPath, [
+        "--import",
+        "tsx",
+        "src/main.ts",
+        "serve",
+        // @effect/cli's built-in options (--log-level) are read only before the command's own.
+        ...args,
+        "--port",
+        String(port)
+      ], {
         cwd: root,
         env: { ...childEnv, ...env },
         detached: true,
