@@ -20,6 +20,7 @@ import {
   noJobWorkers,
   pollUntil,
   standard404,
+  waitForBuildDone,
   waitForStatus
 } from "./support/TaskFlow.ts"
 import * as TestServer from "./support/TestServer.ts"
@@ -443,7 +444,8 @@ for (const backend of Backends.all) {
           const template = yield* createTemplate()
           const name = uniqueName("reuse")
           const first = yield* createTask(user, template.versionId, { name })
-          yield* waitForStatus(user.token, first.id, "initializing")
+          // A delete while the start build is still pending or running is a 409; wait until it finished.
+          yield* waitForBuildDone(user.token, first.id)
           const deleted = yield* request("DELETE", `/api/v2/tasks/me/${first.id}`, { token: user.token })
           assert.strictEqual(deleted.status, 202)
           const again = yield* pollUntil(
