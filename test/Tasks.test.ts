@@ -187,6 +187,9 @@ for (const backend of Backends.all) {
             assert.deepStrictEqual(aliceOnBob.json, { tasks: [], count: 0 })
             const aliceOnBobId = yield* list(alice.token, `owner:${bob.id}`)
             assert.deepStrictEqual(aliceOnBobId.json, { tasks: [], count: 0 })
+            // Her own name, in any case, is her: the same list as no filter.
+            const aliceOnAlice = yield* list(alice.token, `owner:${alice.username.toUpperCase()}`)
+            assert.deepStrictEqual(aliceOnAlice.json, aliceList.json)
 
             const admin = yield* adminToken
             const all = yield* list(admin)

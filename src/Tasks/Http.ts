@@ -43,7 +43,7 @@ const makeHandlers = Effect.gen(function*() {
       const actor = yield* CurrentUser
       // Like Go's `Query().Get("q")`: the first `q` counts, other parameters are ignored.
       const q = new URL(request.url, "http://taskd").searchParams.get("q") ?? ""
-      const { errors, search } = yield* parseTaskSearch(q, actor.id)
+      const { errors, search } = yield* parseTaskSearch(q, actor)
       if (errors.length > 0) {
         return yield* new BadRequest({ message: "Invalid task search query.", validations: errors })
       }

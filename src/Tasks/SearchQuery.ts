@@ -65,8 +65,8 @@ export const tokenize = (
 
 const knownKeys = ["owner", "organization", "status"] as const
 
-/** Parses `q` for the caller `actorId`; returns the filter or the validation errors. */
-export const parseTaskSearch = (query: string, actorId: string) =>
+/** Parses `q` for the caller `actor`; returns the filter or the validation errors. */
+export const parseTaskSearch = (query: string, actor: { readonly id: string; readonly username: string }) =>
   Effect.gen(function*() {
     const users = yield* UserRepo
     const { errors, pairs } = tokenize(query)
@@ -77,7 +77,8 @@ export const parseTaskSearch = (query: string, actorId: string) =>
 
     const owner = single("owner")
     if (owner !== undefined) {
-      if (owner === "me") search.ownerId = actorId
+      // The caller's own name needs no lookup: authentication just read it (usernames are case-insensitive).
+      if (owner === "me" || owner.toLowerCase() === actor.username.toLowerCase()) search.ownerId = actor.id
       else if (isCanonicalUuid(owner)) search.ownerId = owner
       else {
         const user = yield* users.findByUsername(owner)
