@@ -13,6 +13,7 @@ import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import pg from "pg"
 import * as ChildServer from "./support/ChildServer.ts"
+import { streamUpload } from "./support/Http.ts"
 import * as PgServer from "./support/PgServer.ts"
 
 const skip = !PgServer.available
@@ -129,43 +130,6 @@ const splitUpload = (base: string, taskId: string, agentToken: string, body: str
   return { response, finish: () => req.end(bytes.subarray(Math.floor(bytes.length / 2))) }
 }
 
-/** Streams a 100 MB upload until the server answers; 0 when the connection was reset before the answer. */
-const hugeUpload = (base: string, taskId: string, agentToken: string, declareLength: boolean) =>
-  new Promise<number>((resolve) => {
-    const url = new URL(base)
-    const total = 100 * 1024 * 1024
-    const chunk = Buffer.alloc(64 * 1024, "a")
-    let sent = 0
-    let answered = false
-    const req = http.request({
-      host: url.hostname,
-      port: url.port,
-      method: "POST",
-      path: uploadPath(taskId),
-      headers: {
-        "coder-session-token": agentToken,
-        "content-type": "application/json",
-        ...(declareLength ? { "content-length": String(total) } : {})
-      }
-    }, (res) => {
-      answered = true
-      res.resume()
-      resolve(res.statusCode ?? 0)
-      req.destroy()
-    })
-    req.on("error", () => {
-      if (!answered) resolve(0)
-    })
-    const pump = () => {
-      while (!answered && sent < total) {
-        sent += chunk.length
-        if (!req.write(chunk)) return void req.once("drain", pump)
-      }
-      if (!answered) req.end()
-    }
-    pump()
-  })
-
 describe("refused uploads, against a taskd process", () => {
   it.scopedLive(
     "a refused 100 MB upload is answered, never reset: 30 declared and 30 chunked in a row (embedded database)",
@@ -178,7 +142,15 @@ describe("refused uploads, against a taskd process", () => {
         const statuses: Array<number> = []
         for (let i = 0; i < 30; i++) {
           for (const declareLength of [true, false]) {
-            statuses.push(yield* Effect.promise(() => hugeUpload(taskd.url, taskId, agentToken, declareLength)))
+            const url = new URL(taskd.url)
+            const result = yield* Effect.promise(() =>
+              streamUpload({ host: url.hostname, port: url.port }, uploadPath(taskId), {
+                token: agentToken,
+                totalBytes: 100 * 1024 * 1024,
+                declareLength
+              })
+            )
+            statuses.push(result.status)
           }
         }
         // The server leaves the rest of the body unread. Closing a socket with unread input sends a reset,

@@ -41,61 +41,68 @@ export const request = (
     return { status: response.status, headers: response.headers, text, json } as RawResponse
   }).pipe(Effect.scoped, Effect.orDie)
 
-/**
- * Streams `totalBytes` to the server with node:http (chunked unless `declareLength`), and reports the
- * response and how many bytes the server let through before answering.
- */
-export const streamBody = (path: string, options: {
+export interface StreamedUpload {
   readonly token: string
   readonly totalBytes: number
   readonly declareLength: boolean
   readonly prefix?: string
-}) =>
-  Effect.flatMap(
-    baseUrl,
-    ({ host, port }) =>
-      Effect.async<{ status: number; body: string; sentBytes: number }>((resume) => {
-        let sentBytes = 0
-        let answered = false
-        const req = http.request({
-          host,
-          port,
-          path,
-          method: "POST",
-          headers: {
-            "coder-session-token": options.token,
-            "content-type": "application/json",
-            ...(options.declareLength ? { "content-length": String(options.totalBytes) } : {})
-          }
-        })
-        req.on("response", (res) => {
-          answered = true
-          let body = ""
-          res.setEncoding("utf8")
-          res.on("data", (chunk) => body += chunk)
-          res.on("end", () => {
-            req.destroy()
-            resume(Effect.succeed({ status: res.statusCode ?? 0, body, sentBytes }))
-          })
-        })
-        req.on("error", () => {
-          if (!answered) resume(Effect.succeed({ status: 0, body: "", sentBytes }))
-        })
-        const chunk = Buffer.alloc(64 * 1024, "a")
-        const prefix = Buffer.from(options.prefix ?? `{"messages":[{"content":"`)
-        const write = () => {
-          while (!answered && sentBytes < options.totalBytes) {
-            const piece = sentBytes === 0
-              ? prefix
-              : chunk.subarray(0, Math.min(chunk.length, options.totalBytes - sentBytes))
-            sentBytes += piece.length
-            if (!req.write(piece)) {
-              req.once("drain", write)
-              return
-            }
-          }
-          if (!answered) req.end()
-        }
-        write()
+}
+
+/**
+ * Streams `totalBytes` to `host:port` with node:http (chunked unless `declareLength`), and reports the
+ * response and how many bytes the server let through before answering; status 0 when the connection was
+ * reset before an answer could be read.
+ */
+export const streamUpload = (
+  target: { readonly host: string; readonly port: string | number },
+  path: string,
+  options: StreamedUpload
+) =>
+  new Promise<{ status: number; body: string; sentBytes: number }>((resolve) => {
+    let sentBytes = 0
+    let answered = false
+    const req = http.request({
+      host: target.host,
+      port: target.port,
+      path,
+      method: "POST",
+      headers: {
+        "coder-session-token": options.token,
+        "content-type": "application/json",
+        ...(options.declareLength ? { "content-length": String(options.totalBytes) } : {})
+      }
+    })
+    req.on("response", (res) => {
+      answered = true
+      let body = ""
+      res.setEncoding("utf8")
+      res.on("data", (chunk) => body += chunk)
+      res.on("end", () => {
+        req.destroy()
+        resolve({ status: res.statusCode ?? 0, body, sentBytes })
       })
-  )
+    })
+    req.on("error", () => {
+      if (!answered) resolve({ status: 0, body: "", sentBytes })
+    })
+    const chunk = Buffer.alloc(64 * 1024, "a")
+    const prefix = Buffer.from(options.prefix ?? `{"messages":[{"content":"`)
+    const write = () => {
+      while (!answered && sentBytes < options.totalBytes) {
+        const piece = sentBytes === 0
+          ? prefix
+          : chunk.subarray(0, Math.min(chunk.length, options.totalBytes - sentBytes))
+        sentBytes += piece.length
+        if (!req.write(piece)) {
+          req.once("drain", write)
+          return
+        }
+      }
+      if (!answered) req.end()
+    }
+    write()
+  })
+
+/** `streamUpload` against the test server. */
+export const streamBody = (path: string, options: StreamedUpload) =>
+  Effect.flatMap(baseUrl, (target) => Effect.promise(() => streamUpload(target, path, options)))
