@@ -51,13 +51,8 @@ export class SnapshotRepo extends Effect.Service<SnapshotRepo>()("taskd/Snapshot
     const sql = yield* SqlClient.SqlClient
 
     /**
-     * Stores the snapshot of a live task; false when the task is gone (deleted in the meantime). Runs
-     * sql/0003 `store_task_snapshot`, whose plan Postgres keeps per connection.
-     *
-     * The task row is share-locked, so an upload racing a delete either waits for the delete and finds
-     * the task gone, or makes the delete wait and is then removed by it: no orphan. Of uploads racing
-     * each other, the one captured last wins whatever the commit order (an older capture that commits
-     * later is still acknowledged, but changes nothing).
+     * Stores the snapshot of a live task; false when the task is gone (deleted in the meantime). The
+     * locking against deletes and the latest-capture-wins rule live in sql/0003 `store_task_snapshot`.
      */
     const upsert = (taskId: string, envelope: StoredEnvelope, capturedAt: Date) =>
       sql<{ stored: boolean }>`
