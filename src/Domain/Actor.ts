@@ -5,7 +5,7 @@
 import * as Context from "effect/Context"
 import * as Schema from "effect/Schema"
 
-export const UserRole = Schema.Literal("owner", "member")
+export const UserRole = Schema.Literals(["owner", "member"])
 export type UserRole = typeof UserRole.Type
 
 export interface UserActor {
@@ -14,7 +14,7 @@ export interface UserActor {
   readonly role: UserRole
 }
 
-export class CurrentUser extends Context.Tag("taskd/CurrentUser")<CurrentUser, UserActor>() {}
+export class CurrentUser extends Context.Service<CurrentUser, UserActor>()("taskd/CurrentUser") {}
 
 export interface AgentActor {
   readonly agentId: string
@@ -23,4 +23,14 @@ export interface AgentActor {
   readonly buildId: string
 }
 
-export class CurrentAgent extends Context.Tag("taskd/CurrentAgent")<CurrentAgent, AgentActor>() {}
+export class CurrentAgent extends Context.Service<CurrentAgent, AgentActor>()("taskd/CurrentAgent") {}
+
+/**
+ * The task a snapshot upload is for, checked (it exists, is live, and belongs to the agent's workspace)
+ * by the upload's endpoint middleware before a byte of the body is read.
+ */
+export interface UploadTask {
+  readonly taskId: string
+}
+
+export class CurrentUploadTask extends Context.Service<CurrentUploadTask, UploadTask>()("taskd/CurrentUploadTask") {}

@@ -5,21 +5,38 @@
  * Decoding follows Go's encoding/json: a missing or null field is the zero value, unknown keys are
  * dropped, and invalid UTF-16 becomes U+FFFD.
  */
-import * as ParseResult from "effect/ParseResult"
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaTransformation from "effect/SchemaTransformation"
+import { nullableWithDefault, optionalNullableKey } from "./Fields.ts"
 import { canonicalRfc3339, zeroTime } from "./Time.ts"
 
 /** A string as Go decodes it: lone surrogates are replaced, never stored. */
-export const GoString = Schema.transform(Schema.String, Schema.String, {
-  strict: true,
-  decode: (s) => s.toWellFormed(),
-  encode: (s) => s
-})
+export const GoString = Schema.String.pipe(
+  Schema.decodeTo(
+    Schema.String,
+    SchemaTransformation.transform({
+      decode: (s: string) => s.toWellFormed(),
+      encode: (s: string) => s
+    })
+  )
+)
 
-/** Message ids are int64 in Go; taskd keeps the ids that a JSON number represents exactly. */
-export const MessageId = Schema.Int.pipe(
-  Schema.between(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, {
-    message: () => `message id must be an integer between -(2^53-1) and 2^53-1`
+/**
+ * Message ids are int64 in Go; taskd keeps the ids that a JSON number represents exactly. Two checks, as
+ * Effect 3's `Schema.Int.pipe(Schema.between(...))` read: a non-integer (1.5, Infinity) is "Expected an
+ * integer"; an integer beyond 2^53-1 gets the message below. (Effect 4's `isInt()` means a SAFE integer,
+ * so it cannot be the first check: the range message would never be reached.)
+ */
+export const MessageId = Schema.Number.check(
+  Schema.isFinite({ expected: "an integer" }).abort(),
+  Schema.makeFilter((n: number) => Number.isInteger(n), {
+    expected: "an integer",
+    toJsonSchema: () => ({ type: "integer" })
+  }).abort(),
+  Schema.isBetween({ minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }, {
+    message: `message id must be an integer between -(2^53-1) and 2^53-1`
   })
 )
 
@@ -29,7 +46,7 @@ export const StoredMessage = Schema.Struct({
   id: MessageId,
   role: Schema.String,
   time: Schema.String
-}).annotations({ identifier: "AgentApiMessage" })
+}).annotate({ identifier: "AgentApiMessage" })
 export type Message = typeof StoredMessage.Type
 
 /** A message as it may arrive: any field missing or null (Go's zero value). */
@@ -46,63 +63,73 @@ const IncomingMessage = Schema.Struct({
  * and rejects it on read. The normalising is one transformation per message rather than one per field,
  * because uploads are hot.
  */
-export const Message = Schema.transformOrFail(IncomingMessage, StoredMessage, {
-  strict: true,
-  decode: (message, _, ast) => {
-    const time = message.time === undefined || message.time === null ? zeroTime : canonicalRfc3339(message.time)
-    if (time === undefined) {
-      return ParseResult.fail(
-        new ParseResult.Type(ast, message, `time: parsing time ${JSON.stringify(message.time)} as RFC 3339`)
-      )
-    }
-    return ParseResult.succeed({
-      content: (message.content ?? "").toWellFormed(),
-      id: message.id ?? 0,
-      role: (message.role ?? "").toWellFormed(),
-      time
+export const Message = IncomingMessage.pipe(
+  Schema.decodeTo(
+    StoredMessage,
+    SchemaTransformation.transformEffect({
+      decode: (message: typeof IncomingMessage.Type, options) => {
+        const time = message.time === undefined || message.time === null
+          ? zeroTime
+          : canonicalRfc3339(message.time)
+        if (time === undefined) {
+          return Effect.fail(
+            new SchemaIssue.InvalidValue(
+              { message: `time: parsing time ${JSON.stringify(message.time)} as RFC 3339` },
+              message,
+              options
+            )
+          )
+        }
+        return Effect.succeed({
+          content: (message.content ?? "").toWellFormed(),
+          id: message.id ?? 0,
+          role: (message.role ?? "").toWellFormed(),
+          time
+        })
+      },
+      encode: (message: Message) => Effect.succeed(message)
     })
-  },
-  encode: ParseResult.succeed
-})
+  )
+)
 
 /** `GET /messages` as agentapi answers it, and as the snapshot envelope stores it. */
 export const MessagesResponse = Schema.Struct({
-  $schema: Schema.optionalWith(GoString, { exact: true }),
+  $schema: Schema.optionalKey(GoString),
   messages: Schema.Array(Message)
-}).annotations({ identifier: "AgentApiMessages" })
+}).annotate({ identifier: "AgentApiMessages" })
 export type MessagesResponse = typeof MessagesResponse.Type
 
 /** A decoded payload as it is stored and sent on: nothing left to normalise, so encoding it is cheap. */
 export const StoredMessages = Schema.Struct({
-  $schema: Schema.optionalWith(Schema.String, { exact: true }),
+  $schema: Schema.optionalKey(Schema.String),
   messages: Schema.Array(StoredMessage)
-}).annotations({ identifier: "AgentApiStoredMessages" })
+}).annotate({ identifier: "AgentApiStoredMessages" })
 
 /**
  * The same payload as it may arrive from a client: `$schema` may be null (Go's nil pointer) and `messages`
  * may be absent or null, which the upload endpoint reports with its own message.
  */
 export const MessagesPayload = Schema.Struct({
-  $schema: Schema.optionalWith(GoString, { nullable: true, exact: true }),
-  messages: Schema.optionalWith(Schema.Array(Message), { nullable: true, exact: true })
+  $schema: optionalNullableKey(GoString),
+  messages: optionalNullableKey(Schema.Array(Message))
 })
 
 /** `GET /status`. */
 export const StatusResponse = Schema.Struct({
-  $schema: Schema.optionalWith(Schema.String, { exact: true }),
+  $schema: Schema.optionalKey(Schema.String),
   status: Schema.String,
-  agent_type: Schema.optionalWith(Schema.String, { exact: true })
-}).annotations({ identifier: "AgentApiStatus" })
+  agent_type: Schema.optionalKey(Schema.String)
+}).annotate({ identifier: "AgentApiStatus" })
 export type StatusResponse = typeof StatusResponse.Type
 
 /** `POST /message` body. */
 export const PostMessageRequest = Schema.Struct({
   content: Schema.String,
-  type: Schema.Literal("user", "raw")
-}).annotations({ identifier: "AgentApiPostMessage" })
+  type: Schema.Literals(["user", "raw"])
+}).annotate({ identifier: "AgentApiPostMessage" })
 
 /** `POST /message` response. Like Go, a missing or null `ok` is false. */
 export const PostMessageResponse = Schema.Struct({
-  ok: Schema.optionalWith(Schema.Boolean, { nullable: true, default: () => false })
-}).annotations({ identifier: "AgentApiPostMessageResponse" })
+  ok: nullableWithDefault(Schema.Boolean, () => false)
+}).annotate({ identifier: "AgentApiPostMessageResponse" })
 export type PostMessageResponse = typeof PostMessageResponse.Type

@@ -1,12 +1,13 @@
 /**
  * Coder's error body (`codersdk.Response`) and one error class per HTTP status that taskd answers with.
  *
- * In code each is a tagged error, so handlers can fail with it and tests can match on it; on the wire it is
- * exactly `{"message", "detail"?, "validations"?}` with no `_tag`, which is what Coder clients decode. Having
- * a single class per status keeps the derived client's decoding unambiguous.
+ * In code each is a tagged error carrying its status (`httpApiStatus`), so handlers can fail with it and
+ * tests can match on it; on the wire it is exactly `{"message", "detail"?, "validations"?}` with no `_tag`,
+ * which is what Coder clients decode. The `...Response` schemas are what the API declares: the body on the
+ * wire, the class in code, and the status. A single class per status keeps the client's decoding unambiguous.
  */
-import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as Schema from "effect/Schema"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 
 export class ValidationError extends Schema.Class<ValidationError>("ValidationError")({
   field: Schema.String,
@@ -16,21 +17,25 @@ export class ValidationError extends Schema.Class<ValidationError>("ValidationEr
 /** The JSON body of every Coder error response. */
 export const CoderResponse = Schema.Struct({
   message: Schema.String,
-  detail: Schema.optional(Schema.String),
-  validations: Schema.optional(Schema.Array(ValidationError))
-}).annotations({ identifier: "Response", description: "Coder's error body" })
+  detail: Schema.optionalKey(Schema.String),
+  validations: Schema.optionalKey(Schema.Array(ValidationError))
+}).annotate({ identifier: "Response", description: "Coder's error body" })
 export type CoderResponse = typeof CoderResponse.Type
 
 const fields = CoderResponse.fields
 
-export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", fields) {}
-export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", fields) {}
-export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", fields) {}
-export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", fields) {}
-export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", fields) {}
-export class InternalServerError extends Schema.TaggedError<InternalServerError>()("InternalServerError", fields) {}
-export class BadGateway extends Schema.TaggedError<BadGateway>()("BadGateway", fields) {}
-export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()("ServiceUnavailable", fields) {}
+export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", fields, { httpApiStatus: 400 }) {}
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", fields, { httpApiStatus: 401 }) {}
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", fields, { httpApiStatus: 403 }) {}
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", fields, { httpApiStatus: 404 }) {}
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", fields, { httpApiStatus: 409 }) {}
+export class InternalServerError
+  extends Schema.TaggedError<InternalServerError>()("InternalServerError", fields, { httpApiStatus: 500 })
+{}
+export class BadGateway extends Schema.TaggedError<BadGateway>()("BadGateway", fields, { httpApiStatus: 502 }) {}
+export class ServiceUnavailable
+  extends Schema.TaggedError<ServiceUnavailable>()("ServiceUnavailable", fields, { httpApiStatus: 503 })
+{}
 
 /** Any of the errors above. */
 export type CoderError =
@@ -44,22 +49,26 @@ export type CoderError =
   | ServiceUnavailable
 
 /** Drops `_tag` and the empty optional fields, as Go's `omitempty` does. */
-const toBody = (error: CoderResponse): CoderResponse => ({
+export const toBody = (error: CoderResponse): CoderResponse => ({
   message: error.message,
   ...(error.detail !== undefined && error.detail !== "" ? { detail: error.detail } : {}),
   ...(error.validations !== undefined && error.validations.length > 0 ? { validations: error.validations } : {})
 })
 
 /** The wire schema of an error class: Coder's body on the wire, the class in code, and its status. */
-const onTheWire = <A extends CoderResponse, I, R>(
-  errorClass: Schema.Schema<A, I, R> & { new(body: CoderResponse): A },
+const onTheWire = <Self extends CoderResponse>(
+  errorClass: Schema.Codec<Self, any, never, never> & { new(body: CoderResponse): Self },
   status: number
 ) =>
-  Schema.transform(CoderResponse, Schema.typeSchema(errorClass), {
-    strict: true,
-    decode: (body) => new errorClass(body),
-    encode: toBody
-  }).annotations(HttpApiSchema.annotations({ status }))
+  CoderResponse.pipe(
+    Schema.decodeTo(
+      Schema.toType(errorClass),
+      SchemaTransformation.transform<Self, CoderResponse>({
+        decode: (body) => new errorClass(body),
+        encode: toBody
+      })
+    )
+  ).annotate({ httpApiStatus: status })
 
 export const BadRequestResponse = onTheWire(BadRequest, 400)
 export const UnauthorizedResponse = onTheWire(Unauthorized, 401)
@@ -73,3 +82,18 @@ export const ServiceUnavailableResponse = onTheWire(ServiceUnavailable, 503)
 /** The body Coder uses for both "does not exist" and "no permission", so existence is not leaked. */
 export const resourceNotFound = (): NotFound =>
   new NotFound({ message: "Resource not found or you do not have access to this resource" })
+
+/** Coder's 403 for an action the caller's role does not allow. */
+export const forbidden = () =>
+  new Forbidden({
+    message: "Forbidden.",
+    detail: "You don't have permission to view this content. If you believe this is a mistake, please contact " +
+      "your administrator or try signing in with different credentials."
+  })
+
+/** Coder's 400 listing the fields that failed validation. */
+export const validationFailed = (validations: ReadonlyArray<{ field: string; detail: string }>) =>
+  new BadRequest({
+    message: "Validation failed.",
+    validations: validations.map((v) => new ValidationError(v))
+  })

@@ -3,6 +3,7 @@
  */
 import * as Schema from "effect/Schema"
 import { StoredMessages } from "./AgentApi.ts"
+import { nullableWithDefault } from "./Fields.ts"
 
 /** The only format Coder (and taskd) stores. */
 export const AgentApiFormat = "agentapi"
@@ -11,7 +12,7 @@ export const AgentApiFormat = "agentapi"
 export const SnapshotEnvelope = Schema.Struct({
   format: Schema.Literal(AgentApiFormat),
   data: StoredMessages
-}).annotations({ identifier: "TaskLogSnapshotEnvelope" })
+}).annotate({ identifier: "TaskLogSnapshotEnvelope" })
 export type SnapshotEnvelope = typeof SnapshotEnvelope.Type
 
 /**
@@ -19,8 +20,8 @@ export type SnapshotEnvelope = typeof SnapshotEnvelope.Type
  * unsupported format and malformed data separately, in Coder's order.
  */
 export const StoredEnvelope = Schema.Struct({
-  format: Schema.optionalWith(Schema.String, { nullable: true, default: () => "" }),
-  data: Schema.optionalWith(Schema.Unknown, { exact: true })
+  format: nullableWithDefault(Schema.String, () => ""),
+  data: Schema.optionalKey(Schema.Unknown)
 })
 
 /** The largest upload body Coder accepts, and the largest payload the uploader sends. */

@@ -3,10 +3,13 @@
  * Go's `omitempty` fields are optional keys that the builders leave out when empty; nullable UUIDs are a
  * string or null.
  */
+import * as Context from "effect/Context"
 import * as Schema from "effect/Schema"
+import { omitEmpty, withDefault } from "./Fields.ts"
 import { Rfc3339String, Timestamp } from "./Time.ts"
+import { Uuid } from "./Uuid.ts"
 
-export const TaskStatus = Schema.Literal("pending", "initializing", "active", "paused", "unknown", "error")
+export const TaskStatus = Schema.Literals(["pending", "initializing", "active", "paused", "unknown", "error"])
 export type TaskStatus = typeof TaskStatus.Type
 
 /** Every task status, in `codersdk.AllTaskStatuses()` order. */
@@ -19,7 +22,7 @@ export const allTaskStatuses: ReadonlyArray<TaskStatus> = [
   "unknown"
 ]
 
-export const WorkspaceStatus = Schema.Literal(
+export const WorkspaceStatus = Schema.Literals([
   "pending",
   "starting",
   "running",
@@ -30,10 +33,10 @@ export const WorkspaceStatus = Schema.Literal(
   "canceled",
   "deleting",
   "deleted"
-)
+])
 export type WorkspaceStatus = typeof WorkspaceStatus.Type
 
-export const AgentLifecycle = Schema.Literal(
+export const AgentLifecycle = Schema.Literals([
   "created",
   "starting",
   "start_timeout",
@@ -43,30 +46,30 @@ export const AgentLifecycle = Schema.Literal(
   "shutdown_timeout",
   "shutdown_error",
   "off"
-)
+])
 export type AgentLifecycle = typeof AgentLifecycle.Type
 
-export const AppHealth = Schema.Literal("disabled", "initializing", "healthy", "unhealthy")
+export const AppHealth = Schema.Literals(["disabled", "initializing", "healthy", "unhealthy"])
 export type AppHealth = typeof AppHealth.Type
 
 /** What an agent reports about its app: Coder's workspace app status states. */
-export const AppStatusState = Schema.Literal("working", "idle", "complete", "failure")
+export const AppStatusState = Schema.Literals(["working", "idle", "complete", "failure"])
 export type AppStatusState = typeof AppStatusState.Type
 
-export const WorkspaceTransition = Schema.Literal("start", "stop", "delete")
+export const WorkspaceTransition = Schema.Literals(["start", "stop", "delete"])
 export type WorkspaceTransition = typeof WorkspaceTransition.Type
 
-export const BuildReason = Schema.Literal(
+export const BuildReason = Schema.Literals([
   "initiator",
   "autostart",
   "autostop",
   "task_auto_pause",
   "task_manual_pause",
   "task_resume"
-)
+])
 export type BuildReason = typeof BuildReason.Type
 
-export const ProvisionerJobStatus = Schema.Literal(
+export const ProvisionerJobStatus = Schema.Literals([
   "pending",
   "running",
   "succeeded",
@@ -74,7 +77,7 @@ export const ProvisionerJobStatus = Schema.Literal(
   "canceled",
   "failed",
   "unknown"
-)
+])
 export type ProvisionerJobStatus = typeof ProvisionerJobStatus.Type
 
 export const TaskStateEntry = Schema.Struct({
@@ -82,67 +85,65 @@ export const TaskStateEntry = Schema.Struct({
   state: Schema.String,
   message: Schema.String,
   uri: Schema.String
-}).annotations({ identifier: "TaskStateEntry" })
+}).annotate({ identifier: "TaskStateEntry" })
 export type TaskStateEntry = typeof TaskStateEntry.Type
 
 export const WorkspaceAgentHealth = Schema.Struct({
   healthy: Schema.Boolean,
-  reason: Schema.optionalWith(Schema.String, { exact: true })
-}).annotations({ identifier: "WorkspaceAgentHealth" })
-
-const omitEmpty = <S extends Schema.Schema.Any>(schema: S) => Schema.optionalWith(schema, { exact: true })
+  reason: omitEmpty(Schema.String)
+}).annotate({ identifier: "WorkspaceAgentHealth" })
 
 export const Task = Schema.Struct({
-  id: Schema.UUID,
-  organization_id: Schema.UUID,
-  owner_id: Schema.UUID,
+  id: Uuid,
+  organization_id: Uuid,
+  owner_id: Uuid,
   owner_name: Schema.String,
   owner_avatar_url: omitEmpty(Schema.String),
   name: Schema.String,
   display_name: Schema.String,
-  template_id: Schema.UUID,
-  template_version_id: Schema.UUID,
+  template_id: Uuid,
+  template_version_id: Uuid,
   template_name: Schema.String,
   template_display_name: Schema.String,
   template_icon: Schema.String,
-  workspace_id: Schema.NullOr(Schema.UUID),
+  workspace_id: Schema.NullOr(Uuid),
   workspace_name: Schema.String,
   workspace_status: omitEmpty(WorkspaceStatus),
   workspace_build_number: omitEmpty(Schema.Int),
-  workspace_agent_id: Schema.NullOr(Schema.UUID),
+  workspace_agent_id: Schema.NullOr(Uuid),
   workspace_agent_lifecycle: Schema.NullOr(AgentLifecycle),
   workspace_agent_health: Schema.NullOr(WorkspaceAgentHealth),
-  workspace_app_id: Schema.NullOr(Schema.UUID),
+  workspace_app_id: Schema.NullOr(Uuid),
   initial_prompt: Schema.String,
   status: TaskStatus,
   current_state: Schema.NullOr(TaskStateEntry),
   created_at: Timestamp,
   updated_at: Timestamp
-}).annotations({ identifier: "Task" })
+}).annotate({ identifier: "Task" })
 export type Task = typeof Task.Type
 
 export const TasksListResponse = Schema.Struct({
   tasks: Schema.Array(Task),
   count: Schema.Int
-}).annotations({ identifier: "TasksListResponse" })
+}).annotate({ identifier: "TasksListResponse" })
 
 /** Go decodes a missing UUID as the zero UUID, which then names no template version. */
 export const zeroUuid = "00000000-0000-0000-0000-000000000000"
 
 export const CreateTaskRequest = Schema.Struct({
-  template_version_id: Schema.optionalWith(Schema.UUID, { default: () => zeroUuid }),
-  template_version_preset_id: Schema.optional(Schema.UUID),
-  input: Schema.optionalWith(Schema.String, { default: () => "" }),
+  template_version_id: withDefault(Uuid, () => zeroUuid),
+  template_version_preset_id: Schema.optional(Uuid),
+  input: withDefault(Schema.String, () => ""),
   name: Schema.optional(Schema.String),
   display_name: Schema.optional(Schema.String)
-}).annotations({ identifier: "CreateTaskRequest" })
+}).annotate({ identifier: "CreateTaskRequest" })
 export type CreateTaskRequest = typeof CreateTaskRequest.Type
 
 export const TaskInputRequest = Schema.Struct({
-  input: Schema.optionalWith(Schema.String, { default: () => "" })
-}).annotations({ identifier: "TaskInputRequest" })
+  input: withDefault(Schema.String, () => "")
+}).annotate({ identifier: "TaskInputRequest" })
 
-export const TaskLogType = Schema.Literal("input", "output")
+export const TaskLogType = Schema.Literals(["input", "output"])
 export type TaskLogType = typeof TaskLogType.Type
 
 export const TaskLogEntry = Schema.Struct({
@@ -150,33 +151,78 @@ export const TaskLogEntry = Schema.Struct({
   content: Schema.String,
   type: TaskLogType,
   time: Rfc3339String
-}).annotations({ identifier: "TaskLogEntry" })
+}).annotate({ identifier: "TaskLogEntry" })
 export type TaskLogEntry = typeof TaskLogEntry.Type
 
 export const TaskLogsResponse = Schema.Struct({
   logs: Schema.Array(TaskLogEntry),
-  snapshot: Schema.optionalWith(Schema.Boolean, { exact: true }),
-  snapshot_at: Schema.optionalWith(Timestamp, { exact: true })
-}).annotations({ identifier: "TaskLogsResponse" })
+  snapshot: omitEmpty(Schema.Boolean),
+  snapshot_at: omitEmpty(Timestamp)
+}).annotate({ identifier: "TaskLogsResponse" })
 export type TaskLogsResponse = typeof TaskLogsResponse.Type
 
 export const WorkspaceBuild = Schema.Struct({
-  id: Schema.UUID,
+  id: Uuid,
   created_at: Timestamp,
   updated_at: Timestamp,
-  workspace_id: Schema.UUID,
+  workspace_id: Uuid,
   workspace_name: Schema.String,
-  workspace_owner_id: Schema.UUID,
-  template_version_id: Schema.UUID,
+  workspace_owner_id: Uuid,
+  template_version_id: Uuid,
   build_number: Schema.Int,
   transition: WorkspaceTransition,
-  initiator_id: Schema.UUID,
+  initiator_id: Uuid,
   reason: BuildReason,
   job_status: ProvisionerJobStatus,
   status: WorkspaceStatus
-}).annotations({ identifier: "WorkspaceBuild" })
+}).annotate({ identifier: "WorkspaceBuild" })
 export type WorkspaceBuild = typeof WorkspaceBuild.Type
 
 export const WorkspaceBuildResponse = Schema.Struct({
   workspace_build: WorkspaceBuild
-}).annotations({ identifier: "TaskWorkspaceBuildResponse" })
+}).annotate({ identifier: "TaskWorkspaceBuildResponse" })
+
+/**
+ * A task with its workspace, template, latest build and latest app status: one row of the `task_rows`
+ * view, as src/Tasks/TaskRepo.ts reads it.
+ */
+export const TaskRow = Schema.Struct({
+  id: Schema.String,
+  organization_id: Schema.String,
+  owner_id: Schema.String,
+  owner_username: Schema.String,
+  owner_avatar_url: Schema.String,
+  name: Schema.String,
+  display_name: Schema.String,
+  template_version_id: Schema.String,
+  prompt: Schema.String,
+  created_at: Schema.Date,
+  status: TaskStatus,
+  workspace_id: Schema.NullOr(Schema.String),
+  workspace_build_number: Schema.NullOr(Schema.Number),
+  workspace_agent_id: Schema.NullOr(Schema.String),
+  workspace_app_id: Schema.NullOr(Schema.String),
+  workspace_agent_lifecycle_state: Schema.NullOr(AgentLifecycle),
+  workspace_app_health: Schema.NullOr(AppHealth),
+  template_id: Schema.NullOr(Schema.String),
+  template_name: Schema.NullOr(Schema.String),
+  template_display_name: Schema.NullOr(Schema.String),
+  template_icon: Schema.NullOr(Schema.String),
+  workspace_name: Schema.NullOr(Schema.String),
+  workspace_updated_at: Schema.NullOr(Schema.Date),
+  latest_build_transition: Schema.NullOr(WorkspaceTransition),
+  latest_build_job_status: Schema.NullOr(ProvisionerJobStatus),
+  latest_build_created_at: Schema.NullOr(Schema.Date),
+  app_status_state: Schema.NullOr(Schema.String),
+  app_status_message: Schema.NullOr(Schema.String),
+  app_status_uri: Schema.NullOr(Schema.String),
+  app_status_created_at: Schema.NullOr(Schema.Date),
+  app_url: Schema.NullOr(Schema.String)
+})
+export type TaskRow = typeof TaskRow.Type
+
+/**
+ * The task a `{user}/{task}` path names, resolved as Coder's ExtractTaskParam does (spec §2.2) by the
+ * tasks endpoints' middleware (declared in src/Api.ts as `TaskParam`) before any body is read.
+ */
+export class CurrentTask extends Context.Service<CurrentTask, TaskRow>()("taskd/CurrentTask") {}

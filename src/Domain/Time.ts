@@ -2,8 +2,11 @@
  * Times on the wire as Go's `time.Time` writes them: RFC 3339 with nanoseconds, trailing zeros trimmed,
  * and "Z" for a zero offset. Coder clients compare these strings, so taskd produces the same bytes.
  */
-import * as ParseResult from "effect/ParseResult"
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 
 const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/
 
@@ -31,21 +34,27 @@ export const canonicalRfc3339 = (input: string): string | undefined => {
 /** Go's zero `time.Time`, which is what a missing time decodes to. */
 export const zeroTime = "0001-01-01T00:00:00Z"
 
+/** The schema issue for a time Go would refuse, with Go's words. */
+const notRfc3339 = (input: string, options: SchemaAST.ParseOptions) =>
+  Effect.fail(
+    new SchemaIssue.InvalidValue({ message: `parsing time ${JSON.stringify(input)} as RFC 3339` }, input, options)
+  )
+
+const dateTimeJsonSchema = { format: "date-time" }
+
 /** An RFC 3339 time kept as text, normalised to Go's encoding; nanoseconds and offsets survive a round trip. */
-export const Rfc3339String = Schema.transformOrFail(Schema.String, Schema.String, {
-  strict: true,
-  decode: (input, _, ast) => {
-    const canonical = canonicalRfc3339(input)
-    return canonical === undefined
-      ? ParseResult.fail(new ParseResult.Type(ast, input, `parsing time ${JSON.stringify(input)} as RFC 3339`))
-      : ParseResult.succeed(canonical)
-  },
-  encode: ParseResult.succeed
-}).annotations({
-  identifier: "Rfc3339",
-  description: "An RFC 3339 time",
-  jsonSchema: { type: "string", format: "date-time" }
-})
+export const Rfc3339String = Schema.String.annotate(dateTimeJsonSchema).pipe(
+  Schema.decodeTo(
+    Schema.String,
+    SchemaTransformation.transformEffect({
+      decode: (input: string, options) => {
+        const canonical = canonicalRfc3339(input)
+        return canonical === undefined ? notRfc3339(input, options) : Effect.succeed(canonical)
+      },
+      encode: (value: string) => Effect.succeed(value)
+    })
+  )
+).annotate({ identifier: "Rfc3339", description: "An RFC 3339 time" })
 
 /** Formats a Date as Go writes a UTC `time.Time`. */
 export const formatTime = (date: Date): string => {
@@ -55,14 +64,18 @@ export const formatTime = (date: Date): string => {
 }
 
 /** A server-side timestamp: a Date in code, Go's RFC 3339 text on the wire. */
-export const Timestamp = Schema.transformOrFail(Schema.String, Schema.DateFromSelf, {
-  strict: true,
-  decode: (input, _, ast) => {
-    const canonical = canonicalRfc3339(input)
-    const date = canonical === undefined ? undefined : new Date(canonical)
-    return date === undefined || Number.isNaN(date.getTime())
-      ? ParseResult.fail(new ParseResult.Type(ast, input, `parsing time ${JSON.stringify(input)} as RFC 3339`))
-      : ParseResult.succeed(date)
-  },
-  encode: (date) => ParseResult.succeed(formatTime(date))
-}).annotations({ identifier: "Timestamp", jsonSchema: { type: "string", format: "date-time" } })
+export const Timestamp = Schema.String.annotate(dateTimeJsonSchema).pipe(
+  Schema.decodeTo(
+    Schema.Date,
+    SchemaTransformation.transformEffect({
+      decode: (input: string, options) => {
+        const canonical = canonicalRfc3339(input)
+        const date = canonical === undefined ? undefined : new Date(canonical)
+        return date === undefined || Number.isNaN(date.getTime())
+          ? notRfc3339(input, options)
+          : Effect.succeed(date)
+      },
+      encode: (date: Date) => Effect.succeed(formatTime(date))
+    })
+  )
+).annotate({ identifier: "Timestamp" })

@@ -2,7 +2,7 @@
  * Go's `json.Decoder.Decode` reads the first JSON value of a body and ignores what follows it.
  * `JSON.parse` refuses trailing bytes, so taskd finds the end of the first value first.
  */
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 
 const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
 
@@ -56,25 +56,47 @@ const nestsWithin = (value: unknown, limit: number): boolean => {
   return true
 }
 
-/** Parses the first JSON value of `text`; the error reads like Go's ("EOF", "unexpected EOF", ...). */
-export const firstJsonValue = (text: string): Either.Either<unknown, string> => {
+/**
+ * A scalar cut short by the end of the body: a proper prefix of `true`, `false` or `null`, or a number
+ * that stops before its digits ("-", "1.", "1e", "1e+"). Go's decoder reports these as "unexpected EOF".
+ */
+const truncatedScalar = /^(?:t|tr|tru|f|fa|fal|fals|n|nu|nul|-|-?(?:0|[1-9]\d*)(?:\.|(?:\.\d+)?[eE][+-]?))$/
+
+/** The first JSON value of a text: its parsed value and the exact text it was parsed from. */
+export interface FirstJsonValue {
+  readonly value: unknown
+  readonly text: string
+}
+
+/**
+ * Parses the first JSON value of `text`, and returns it with the text it came from (for a parser that
+ * wants text: `JSON.parse(text)` gives the same value). The error reads like Go's ("EOF",
+ * "unexpected EOF", "exceeded max depth"; other syntax errors are V8's words).
+ */
+export const firstJson = (text: string): Result.Result<FirstJsonValue, string> => {
   // The usual body is exactly one value: the native parser alone reads it, many times faster than the
   // scanner below. Anything else (trailing data, malformed, too deep for the parser) takes the scanner.
   try {
     const value: unknown = JSON.parse(text)
-    return nestsWithin(value, maxNestingDepth) ? Either.right(value) : Either.left("exceeded max depth")
+    return nestsWithin(value, maxNestingDepth) ? Result.succeed({ value, text }) : Result.fail("exceeded max depth")
   } catch {
     // fall through
   }
   let start = 0
   while (start < text.length && isSpace(text.charCodeAt(start))) start++
-  if (start === text.length) return Either.left("EOF")
+  if (start === text.length) return Result.fail("EOF")
   const end = endOfFirstValue(text, start)
-  if (end === -1) return Either.left("unexpected EOF")
-  if (end === -2) return Either.left("exceeded max depth")
+  if (end === -1) return Result.fail("unexpected EOF")
+  if (end === -2) return Result.fail("exceeded max depth")
+  const first = text.slice(start, end)
   try {
-    return Either.right(JSON.parse(text.slice(start, end)))
+    return Result.succeed({ value: JSON.parse(first), text: first })
   } catch (error) {
-    return Either.left(error instanceof Error ? error.message : String(error))
+    if (end === text.length && truncatedScalar.test(first)) return Result.fail("unexpected EOF")
+    return Result.fail(error instanceof Error ? error.message : String(error))
   }
 }
+
+/** Parses the first JSON value of `text`; the error reads like Go's ("EOF", "unexpected EOF", ...). */
+export const firstJsonValue = (text: string): Result.Result<unknown, string> =>
+  Result.map(firstJson(text), (first) => first.value)
