@@ -2,21 +2,35 @@
  * The taskd HTTP API: Coder's Tasks API and the endpoints around it, declared once. Server, client,
  * OpenAPI document and tests are all derived from this declaration, which imports no server code.
  *
- * Request bodies and query strings are declared here for the client and the OpenAPI document; the server
- * reads them itself (see src/Http/), so that the 64 KiB cap and Coder's error bodies hold wherever the
- * groups are mounted.
+ * The server decodes exactly what is declared here: path parameters (`params`), query strings (`query`)
+ * and JSON bodies (`payload`). What Coder does around decoding (the body cap, Go-style JSON reading, its
+ * error bodies) and the checks Coder makes in middleware before a handler reads the body (authentication,
+ * the owner check, resolving `{task}`, `{organization}`, `{template}`) are declared here as middleware, so a
+ * host that mounts the groups gets the same behaviour. src/Http/ implements the edge middlewares, src/Auth/
+ * the authentication, the feature folders the rest.
+ *
+ * Middleware order: the framework wraps an endpoint's middlewares in the order they were added to the
+ * endpoint, the last one outermost (HttpApiBuilder applyMiddleware); a group's `.middleware` appends to the
+ * endpoints it already has, so group middleware sits OUTSIDE endpoint middleware. Each endpoint with a body
+ * adds CoderJsonBody first (innermost: it reads the body, right before the framework decodes it), then its
+ * pre-body checks, innermost first; each group then adds its authentication and, outermost, CoderEdge
+ * (Coder's bodies for every failure). A request therefore meets: CoderEdge, authentication, the endpoint's
+ * checks (outermost first), the body.
  */
-import * as HttpApi from "@effect/platform/HttpApi"
-import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
-import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
-import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
-import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
-import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
-import * as OpenApi from "@effect/platform/OpenApi"
+import * as Context from "effect/Context"
+import * as HttpApi from "effect/http-api/HttpApi"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
+import * as HttpApiMiddleware from "effect/http-api/HttpApiMiddleware"
+import * as HttpApiSchema from "effect/http-api/HttpApiSchema"
+import * as HttpApiSecurity from "effect/http-api/HttpApiSecurity"
+import * as OpenApi from "effect/http-api/OpenApi"
 import * as Schema from "effect/Schema"
-import { CurrentAgent, CurrentUser } from "./Domain/Actor.ts"
+import * as SchemaGetter from "effect/SchemaGetter"
+import { completeDocument } from "./ApiDocument.ts"
+import type { CurrentAgent, CurrentUploadTask, CurrentUser } from "./Domain/Actor.ts"
 import { AppHealthRequest, AppStatusRequest, Manifest, ReportLifecycleRequest } from "./Domain/Agent.ts"
-import { MessagesResponse } from "./Domain/AgentApi.ts"
+import { MessagesPayload } from "./Domain/AgentApi.ts"
 import {
   BadGatewayResponse,
   BadRequestResponse,
@@ -27,16 +41,66 @@ import {
   ServiceUnavailableResponse,
   UnauthorizedResponse
 } from "./Domain/CoderError.ts"
+import { AgentApiFormat, maxSnapshotBytes } from "./Domain/Snapshot.ts"
 import {
   CreateTaskRequest,
+  type CurrentTask,
   Task,
   TaskInputRequest,
   TaskLogsResponse,
   TasksListResponse,
   WorkspaceBuildResponse
 } from "./Domain/Task.ts"
-import { CreateTemplateRequest, CreateTemplateVersionRequest, Template, TemplateVersion } from "./Domain/Template.ts"
-import { CreateUserRequest, GenerateApiKeyResponse, User } from "./Domain/User.ts"
+import {
+  CreateTemplateRequest,
+  CreateTemplateVersionRequest,
+  type CurrentTemplate,
+  Template,
+  TemplateVersion
+} from "./Domain/Template.ts"
+import { CreateUserRequest, type CurrentOrganization, GenerateApiKeyResponse, User } from "./Domain/User.ts"
+
+// -----------------------------------------------------------------------------------------------------------
+// Endpoint annotations read by the edge middlewares
+// -----------------------------------------------------------------------------------------------------------
+
+/**
+ * The largest request body an endpoint accepts, in bytes. Without it an endpoint accepts the
+ * `HttpIncomingMessage.MaxBodySize` in effect, or 1 MiB.
+ */
+export class MaxBodyBytes extends Context.Service<MaxBodyBytes, number>()("taskd/MaxBodyBytes") {}
+
+/**
+ * The `message` of the 400 an endpoint answers when its body cannot be read, parsed or decoded. Coder's
+ * shared reader (`httpapi.Read`) says "Request body must be valid JSON."; the snapshot upload has its own.
+ */
+export const PayloadErrorMessage = Context.Reference<string>("taskd/PayloadErrorMessage", {
+  defaultValue: () => "Request body must be valid JSON."
+})
+
+// -----------------------------------------------------------------------------------------------------------
+// Middleware
+// -----------------------------------------------------------------------------------------------------------
+
+/**
+ * Coder's bodies for every failure around a handler, on every group: a request that does not decode
+ * (params, query, payload) is a 400, a defect a 500 (503 while the database is unreachable), an over-cap
+ * body a 400 that closes the connection. Its errors are the statuses any endpoint may answer.
+ */
+export class CoderEdge extends HttpApiMiddleware.Service<CoderEdge>()("taskd/CoderEdge", {
+  error: [BadRequestResponse, NotFoundResponse, InternalServerErrorResponse, ServiceUnavailableResponse]
+}) {}
+
+/**
+ * Reads a declared JSON payload as Coder's handlers do (Go's `json.Decoder`): under the endpoint's byte cap
+ * (chunked bodies included), the first JSON value only, nested at most 10,000 deep, keys matched to the
+ * payload's fields case-insensitively, null fields left zero, whatever the Content-Type. The framework then
+ * decodes the payload schema from the normalised JSON. Added first (innermost) on each endpoint that has a
+ * payload, so authentication and the endpoint's checks run before a byte of the body is read.
+ */
+export class CoderJsonBody extends HttpApiMiddleware.Service<CoderJsonBody>()("taskd/CoderJsonBody", {
+  error: BadRequestResponse
+}) {}
 
 /** Coder reads the token from a cookie, the query string, this header or a bearer token; the header is the usual one. */
 const sessionToken = HttpApiSecurity.apiKey({ key: "Coder-Session-Token", in: "header" }).pipe(
@@ -47,85 +111,157 @@ const sessionToken = HttpApiSecurity.apiKey({ key: "Coder-Session-Token", in: "h
   )
 )
 
-/**
- * Authentication reads the database: besides a 401 it can answer 503 while the database is unreachable,
- * or 500 on a bug, always with Coder's body.
- */
-const authenticationFailure = Schema.Union(
-  UnauthorizedResponse,
-  BadRequestResponse,
-  ServiceUnavailableResponse,
-  InternalServerErrorResponse
+const agentToken = HttpApiSecurity.apiKey({ key: "Coder-Session-Token", in: "header" }).pipe(
+  HttpApiSecurity.annotate(OpenApi.Description, "The workspace agent token (a UUID).")
 )
 
 /** Authenticates a user by API key and provides `CurrentUser`. */
-export class UserAuthentication extends HttpApiMiddleware.Tag<UserAuthentication>()("taskd/UserAuthentication", {
-  provides: CurrentUser,
-  failure: authenticationFailure,
-  security: { sessionToken }
-}) {}
+export class UserAuthentication
+  extends HttpApiMiddleware.Service<UserAuthentication, { provides: CurrentUser }>()("taskd/UserAuthentication", {
+    error: UnauthorizedResponse,
+    security: { sessionToken }
+  })
+{}
 
 /** Authenticates a workspace agent by its agent token and provides `CurrentAgent`. */
-export class AgentAuthentication extends HttpApiMiddleware.Tag<AgentAuthentication>()("taskd/AgentAuthentication", {
-  provides: CurrentAgent,
-  failure: authenticationFailure,
-  security: {
-    agentToken: HttpApiSecurity.apiKey({ key: "Coder-Session-Token", in: "header" }).pipe(
-      HttpApiSecurity.annotate(OpenApi.Description, "The workspace agent token (a UUID).")
-    )
-  }
+export class AgentAuthentication
+  extends HttpApiMiddleware.Service<AgentAuthentication, { provides: CurrentAgent }>()("taskd/AgentAuthentication", {
+    error: UnauthorizedResponse,
+    security: { agentToken }
+  })
+{}
+
+/**
+ * The snapshot upload's checks before its body is read, in Coder's order (spec §7.3): the agent token
+ * (401), the task id's format (400 "Invalid task ID format."), the `format` query parameter (400 "Invalid
+ * query parameters." / "Invalid format parameter."), then the task: live and in the agent's workspace, or
+ * the standard 404. It authenticates the agent itself (in place of AgentAuthentication) and provides
+ * `CurrentAgent` and the checked task (`CurrentUploadTask`). Implemented in src/Snapshots/.
+ */
+export class SnapshotUploadGuard extends HttpApiMiddleware.Service<
+  SnapshotUploadGuard,
+  { provides: CurrentAgent | CurrentUploadTask }
+>()("taskd/SnapshotUploadGuard", {
+  error: [UnauthorizedResponse, BadRequestResponse, NotFoundResponse],
+  security: { agentToken }
 }) {}
 
 /**
- * A query parameter as the server receives it: it may be repeated. The server parses the query string
- * itself and reports repeats in Coder's words, so this schema must accept anything.
+ * Owner-only endpoints: the standard 403 for a member, before the body is read (the owner check of
+ * users.create, templates.create and templates.createVersion). Implemented in src/Users/.
  */
-export const QueryParam = Schema.Union(Schema.String, Schema.Array(Schema.String))
+export class RequireOwner extends HttpApiMiddleware.Service<RequireOwner, { requires: CurrentUser }>()(
+  "taskd/RequireOwner",
+  { error: ForbiddenResponse }
+) {}
 
-const userPath = Schema.Struct({ user: Schema.String })
+/**
+ * Resolves `{organization}` (its id or name) before the body is read and provides it as
+ * `CurrentOrganization`; an unknown one is the 400 "Organization … does not exist.". Implemented in
+ * src/Templates/.
+ */
+export class OrganizationParam
+  extends HttpApiMiddleware.Service<OrganizationParam, { provides: CurrentOrganization }>()(
+    "taskd/OrganizationParam",
+    { error: BadRequestResponse }
+  )
+{}
+
+/**
+ * Resolves `{template}` (a template id) before the body is read and provides it as `CurrentTemplate`; an
+ * unknown one is the standard 404. Implemented in src/Templates/.
+ */
+export class TemplateParam extends HttpApiMiddleware.Service<TemplateParam, { provides: CurrentTemplate }>()(
+  "taskd/TemplateParam",
+  { error: NotFoundResponse }
+) {}
+
+/**
+ * Resolves `{user}/{task}` as Coder's ExtractTaskParam does (spec §2.2), for the signed-in user and before
+ * any body is read: 400 for an empty `{task}` (or an empty or unknown `{user}` when the name lookup needs
+ * it), the standard 404 for a task the caller cannot see. Provides the row as `CurrentTask`. Implemented in
+ * src/Tasks/TaskParam.ts.
+ */
+export class TaskParam extends HttpApiMiddleware.Service<TaskParam, { requires: CurrentUser; provides: CurrentTask }>()(
+  "taskd/TaskParam",
+  { error: [BadRequestResponse, NotFoundResponse] }
+) {}
+
+// -----------------------------------------------------------------------------------------------------------
+// Parameters
+// -----------------------------------------------------------------------------------------------------------
+
+/** A query parameter as a client may send it: once, or repeated. */
+export const QueryParam = Schema.Union([Schema.String, Schema.Array(Schema.String)])
+
+/** A query parameter read as Go's `Query().Get` reads it: the first value counts when it is repeated. */
+export const FirstQueryParam = QueryParam.pipe(
+  Schema.decodeTo(Schema.String, {
+    decode: SchemaGetter.transform((value) => typeof value === "string" ? value : value[0] ?? ""),
+    encode: SchemaGetter.transform((value: string) => value)
+  })
+)
+
+const user = Schema.String.annotate({ description: "A user: its ID (UUID), its username, or `me`." })
+const task = Schema.String.annotate({ description: "A task: its ID (UUID), or its name among the user's tasks." })
+const userPath = { user }
+const taskPath = { user, task }
+
+// -----------------------------------------------------------------------------------------------------------
+// Groups
+// -----------------------------------------------------------------------------------------------------------
 
 export class UsersGroup extends HttpApiGroup.make("users")
   .add(
-    HttpApiEndpoint.post("create", "/users")
-      .setPayload(CreateUserRequest)
-      .addSuccess(User, { status: 201 })
-      .addError(ForbiddenResponse)
-      .addError(ConflictResponse)
-  )
-  .add(HttpApiEndpoint.get("me", "/users/me").addSuccess(User))
-  .add(
-    HttpApiEndpoint.post("createApiKey", "/users/:user/keys")
-      .setPath(userPath)
-      .addSuccess(GenerateApiKeyResponse, { status: 201 })
-      .addError(ForbiddenResponse)
+    HttpApiEndpoint.post("create", "/users", {
+      payload: CreateUserRequest,
+      success: User.pipe(HttpApiSchema.status(201)),
+      error: [ForbiddenResponse, ConflictResponse]
+    })
+      .middleware(CoderJsonBody)
+      .middleware(RequireOwner),
+    HttpApiEndpoint.get("me", "/users/me", { success: User }),
+    HttpApiEndpoint.post("createApiKey", "/users/:user/keys", {
+      params: userPath,
+      success: GenerateApiKeyResponse.pipe(HttpApiSchema.status(201)),
+      error: ForbiddenResponse
+    })
   )
   .middleware(UserAuthentication)
+  .middleware(CoderEdge)
   .prefix("/api/v2")
   .annotate(OpenApi.Title, "Users")
 {}
 
 export class TemplatesGroup extends HttpApiGroup.make("templates")
   .add(
-    HttpApiEndpoint.post("create", "/organizations/:organization/templates")
-      .setPath(Schema.Struct({ organization: Schema.String }))
-      .setPayload(CreateTemplateRequest)
-      .addSuccess(Template, { status: 201 })
-      .addError(ForbiddenResponse)
-      .addError(ConflictResponse)
-  )
-  .add(
-    HttpApiEndpoint.post("createVersion", "/templates/:template/versions")
-      .setPath(Schema.Struct({ template: Schema.String }))
-      .setPayload(CreateTemplateVersionRequest)
-      .addSuccess(TemplateVersion, { status: 201 })
-      .addError(ForbiddenResponse)
+    HttpApiEndpoint.post("create", "/organizations/:organization/templates", {
+      params: {
+        organization: Schema.String.annotate({ description: "An organization: its ID (UUID) or its name (`default`)." })
+      },
+      payload: CreateTemplateRequest,
+      success: Template.pipe(HttpApiSchema.status(201)),
+      error: [ForbiddenResponse, ConflictResponse]
+    })
+      // Checked outermost first: the owner, then the organization, then the body.
+      .middleware(CoderJsonBody)
+      .middleware(OrganizationParam)
+      .middleware(RequireOwner),
+    HttpApiEndpoint.post("createVersion", "/templates/:template/versions", {
+      params: { template: Schema.String.annotate({ description: "A template ID (UUID)." }) },
+      payload: CreateTemplateVersionRequest,
+      success: TemplateVersion.pipe(HttpApiSchema.status(201)),
+      error: ForbiddenResponse
+    })
+      .middleware(CoderJsonBody)
+      .middleware(TemplateParam)
+      .middleware(RequireOwner)
   )
   .middleware(UserAuthentication)
+  .middleware(CoderEdge)
   .prefix("/api/v2")
   .annotate(OpenApi.Title, "Templates")
 {}
-
-const taskPath = Schema.Struct({ user: Schema.String, task: Schema.String })
 
 /**
  * The Tasks endpoints (spec §3). Coder serves them under /api/v2 and, for a transition period, under
@@ -134,62 +270,62 @@ const taskPath = Schema.Struct({ user: Schema.String, task: Schema.String })
 const tasksEndpoints = <const Name extends string>(name: Name) =>
   HttpApiGroup.make(name)
     .add(
-      HttpApiEndpoint.get("list", "/tasks")
-        .setUrlParams(Schema.Struct({ q: Schema.optional(QueryParam) }))
-        .addSuccess(TasksListResponse)
-    )
-    .add(
-      HttpApiEndpoint.post("create", "/tasks/:user")
-        .setPath(userPath)
-        .setPayload(CreateTaskRequest)
-        .addSuccess(Task, { status: 201 })
-        .addError(ConflictResponse)
-    )
-    .add(HttpApiEndpoint.get("get", "/tasks/:user/:task").setPath(taskPath).addSuccess(Task))
-    .add(
-      HttpApiEndpoint.del("delete", "/tasks/:user/:task")
-        .setPath(taskPath)
-        .addSuccess(HttpApiSchema.Accepted)
-        .addError(ForbiddenResponse)
-        .addError(ConflictResponse)
-    )
-    .add(
-      HttpApiEndpoint.patch("updateInput", "/tasks/:user/:task/input")
-        .setPath(taskPath)
-        .setPayload(TaskInputRequest)
-        .addSuccess(HttpApiSchema.NoContent)
-        .addError(ConflictResponse)
-    )
-    .add(
-      HttpApiEndpoint.post("send", "/tasks/:user/:task/send")
-        .setPath(taskPath)
-        .setPayload(TaskInputRequest)
-        .addSuccess(HttpApiSchema.NoContent)
-        .addError(ConflictResponse)
-        .addError(BadGatewayResponse)
-    )
-    .add(
-      HttpApiEndpoint.get("logs", "/tasks/:user/:task/logs")
-        .setPath(taskPath)
-        .addSuccess(TaskLogsResponse)
-        .addError(ConflictResponse)
-        .addError(BadGatewayResponse)
-    )
-    .add(
-      HttpApiEndpoint.post("pause", "/tasks/:user/:task/pause")
-        .setPath(taskPath)
-        .addSuccess(WorkspaceBuildResponse, { status: 202 })
-        .addError(ForbiddenResponse)
-        .addError(ConflictResponse)
-    )
-    .add(
-      HttpApiEndpoint.post("resume", "/tasks/:user/:task/resume")
-        .setPath(taskPath)
-        .addSuccess(WorkspaceBuildResponse, { status: 202 })
-        .addError(ForbiddenResponse)
-        .addError(ConflictResponse)
+      HttpApiEndpoint.get("list", "/tasks", {
+        query: {
+          q: Schema.optional(FirstQueryParam).annotate({
+            description: "A search query of `key:value` terms: `owner:<username|me>`, `organization:<name|id>`, " +
+              "`status:<status>`, or a bare word, taken as the owner."
+          })
+        },
+        success: TasksListResponse
+      }),
+      HttpApiEndpoint.post("create", "/tasks/:user", {
+        params: userPath,
+        payload: CreateTaskRequest,
+        success: Task.pipe(HttpApiSchema.status(201)),
+        error: ConflictResponse
+      }).middleware(CoderJsonBody),
+      // `{user}/{task}` endpoints: the task resolves (TaskParam) before a body is read, as in Coder.
+      HttpApiEndpoint.get("get", "/tasks/:user/:task", { params: taskPath, success: Task }).middleware(TaskParam),
+      HttpApiEndpoint.delete("delete", "/tasks/:user/:task", {
+        params: taskPath,
+        success: HttpApiSchema.Accepted,
+        error: [ForbiddenResponse, ConflictResponse]
+      }).middleware(TaskParam),
+      HttpApiEndpoint.patch("updateInput", "/tasks/:user/:task/input", {
+        params: taskPath,
+        payload: TaskInputRequest,
+        success: HttpApiSchema.NoContent,
+        error: ConflictResponse
+      })
+        .middleware(CoderJsonBody)
+        .middleware(TaskParam),
+      HttpApiEndpoint.post("send", "/tasks/:user/:task/send", {
+        params: taskPath,
+        payload: TaskInputRequest,
+        success: HttpApiSchema.NoContent,
+        error: [ConflictResponse, BadGatewayResponse]
+      })
+        .middleware(CoderJsonBody)
+        .middleware(TaskParam),
+      HttpApiEndpoint.get("logs", "/tasks/:user/:task/logs", {
+        params: taskPath,
+        success: TaskLogsResponse,
+        error: [ConflictResponse, BadGatewayResponse]
+      }).middleware(TaskParam),
+      HttpApiEndpoint.post("pause", "/tasks/:user/:task/pause", {
+        params: taskPath,
+        success: WorkspaceBuildResponse.pipe(HttpApiSchema.status(202)),
+        error: [ForbiddenResponse, ConflictResponse]
+      }).middleware(TaskParam),
+      HttpApiEndpoint.post("resume", "/tasks/:user/:task/resume", {
+        params: taskPath,
+        success: WorkspaceBuildResponse.pipe(HttpApiSchema.status(202)),
+        error: [ForbiddenResponse, ConflictResponse]
+      }).middleware(TaskParam)
     )
     .middleware(UserAuthentication)
+    .middleware(CoderEdge)
 
 export class TasksGroup extends tasksEndpoints("tasks").prefix("/api/v2").annotate(OpenApi.Title, "Tasks") {}
 
@@ -201,158 +337,75 @@ export class ExperimentalTasksGroup extends tasksEndpoints("experimentalTasks")
 
 export class AgentSnapshotsGroup extends HttpApiGroup.make("agentSnapshots")
   .add(
-    HttpApiEndpoint.post("postLogSnapshot", "/workspaceagents/me/tasks/:task/log-snapshot")
-      .setPath(Schema.Struct({ task: Schema.String }))
-      .setUrlParams(Schema.Struct({ format: Schema.optional(QueryParam) }))
-      .setPayload(MessagesResponse)
-      .addSuccess(HttpApiSchema.NoContent)
+    HttpApiEndpoint.post("postLogSnapshot", "/workspaceagents/me/tasks/:task/log-snapshot", {
+      params: { task: Schema.String.annotate({ description: "The task's ID (UUID)." }) },
+      query: {
+        format: Schema.Literal(AgentApiFormat).annotate({
+          description: "The snapshot format; only `agentapi` is supported."
+        })
+      },
+      payload: MessagesPayload,
+      success: HttpApiSchema.NoContent
+    })
       .annotate(
         OpenApi.Description,
         "Stores the last messages of the task's agentapi conversation (at most 64 KiB), replacing any earlier " +
           "snapshot. Called by the workspace's shutdown script with the agent token."
       )
+      .annotate(MaxBodyBytes, maxSnapshotBytes)
+      .annotate(PayloadErrorMessage, "Failed to decode request payload.")
+      // Endpoint middleware sits inside the group's: the guard runs before the body is read.
+      .middleware(CoderJsonBody)
+      .middleware(SnapshotUploadGuard)
   )
-  .middleware(AgentAuthentication)
+  .middleware(CoderEdge)
   .prefix("/api/v2")
   .annotate(OpenApi.Title, "Task log snapshots")
 {}
 
 export class AgentGroup extends HttpApiGroup.make("agent")
-  .add(HttpApiEndpoint.get("manifest", "/workspaceagents/me/manifest").addSuccess(Manifest))
   .add(
-    HttpApiEndpoint.post("reportLifecycle", "/workspaceagents/me/report-lifecycle")
-      .setPayload(ReportLifecycleRequest)
-      .addSuccess(HttpApiSchema.NoContent)
-  )
-  .add(
-    HttpApiEndpoint.post("appHealth", "/workspaceagents/me/app-health")
-      .setPayload(AppHealthRequest)
-      .addSuccess(HttpApiSchema.Empty(200))
-  )
-  .add(
-    HttpApiEndpoint.patch("appStatus", "/workspaceagents/me/app-status")
-      .setPayload(AppStatusRequest)
-      .addSuccess(HttpApiSchema.Empty(200))
+    HttpApiEndpoint.get("manifest", "/workspaceagents/me/manifest", { success: Manifest }),
+    HttpApiEndpoint.post("reportLifecycle", "/workspaceagents/me/report-lifecycle", {
+      payload: ReportLifecycleRequest,
+      success: HttpApiSchema.NoContent
+    }).middleware(CoderJsonBody),
+    HttpApiEndpoint.post("appHealth", "/workspaceagents/me/app-health", {
+      payload: AppHealthRequest,
+      success: HttpApiSchema.Empty(200)
+    }).middleware(CoderJsonBody),
+    HttpApiEndpoint.patch("appStatus", "/workspaceagents/me/app-status", {
+      payload: AppStatusRequest,
+      success: HttpApiSchema.Empty(200)
+    }).middleware(CoderJsonBody)
   )
   .middleware(AgentAuthentication)
+  .middleware(CoderEdge)
   .prefix("/api/v2")
   .annotate(OpenApi.Title, "Workspace agents")
 {}
 
 /** `{"status":"ok"}`: the body of a passing health check. */
-export const HealthStatus = Schema.Struct({ status: Schema.Literal("ok") }).annotations({ identifier: "HealthStatus" })
+export const HealthStatus = Schema.Struct({ status: Schema.Literal("ok") }).annotate({ identifier: "HealthStatus" })
 
 /** Liveness and readiness probes for orchestrators and load balancers; no authentication. */
 export class HealthGroup extends HttpApiGroup.make("health")
   .add(
-    HttpApiEndpoint.get("healthz", "/healthz")
-      .addSuccess(HealthStatus)
-      .annotate(OpenApi.Description, "200 while the process is alive and serving HTTP.")
-  )
-  .add(
-    HttpApiEndpoint.get("readyz", "/readyz")
-      .addSuccess(HealthStatus)
-      .addError(ServiceUnavailableResponse)
+    HttpApiEndpoint.get("healthz", "/healthz", { success: HealthStatus })
+      .annotate(OpenApi.Description, "200 while the process is alive and serving HTTP."),
+    HttpApiEndpoint.get("readyz", "/readyz", { success: HealthStatus, error: ServiceUnavailableResponse })
       .annotate(OpenApi.Description, "200 when the database answers; 503 with Coder's error body when it does not.")
   )
+  .middleware(CoderEdge)
   .annotate(OpenApi.Title, "Health")
 {}
 
-const parameterDescriptions: Record<string, string> = {
-  user: "A user: its ID (UUID), its username, or `me`.",
-  task: "A task: its ID (UUID), or its name among the user's tasks.",
-  organization: "An organization: its ID (UUID) or its name (`default`).",
-  template: "A template ID (UUID).",
-  q: "A search query of `key:value` terms: `owner:<username|me>`, `organization:<name|id>`, `status:<status>`, " +
-    "or a bare word, taken as the owner."
-}
-
-/** Every other place TokenAuth reads the same token from, in Coder's order, as alternatives to the header. */
-const alternativeTokenSchemes: Record<string, Record<string, unknown>> = {
-  sessionTokenCookie: {
-    type: "apiKey",
-    in: "cookie",
-    name: "coder_session_token",
-    description: "The same token (a user API key, or an agent token on agent endpoints) as a cookie; read first."
-  },
-  sessionTokenQuery: {
-    type: "apiKey",
-    in: "query",
-    name: "coder_session_token",
-    description: "The same token as a query parameter; read after the cookie."
-  },
-  bearerToken: {
-    type: "http",
-    scheme: "bearer",
-    description: "The same token as `Authorization: Bearer <token>`; read after the `Coder-Session-Token` header."
-  },
-  accessTokenQuery: {
-    type: "apiKey",
-    in: "query",
-    name: "access_token",
-    description: "The same token as the `access_token` query parameter; read last."
-  }
-}
-
-const decodeErrorRef = "#/components/schemas/HttpApiDecodeError"
-
-/**
- * Completes the generated document where the declaration cannot say it: the server reads bodies and
- * query strings itself, so its 400s are always Coder's body (never HttpApiDecodeError); the token sources
- * besides the header; what the path and query parameters accept.
- */
-const completeDocument = (spec: Record<string, any>): Record<string, any> => {
-  spec.info.version = "0.1.0"
-  Object.assign(spec.components.securitySchemes, alternativeTokenSchemes)
-  for (const path of Object.values<Record<string, any>>(spec.paths)) {
-    for (const operation of Object.values<Record<string, any>>(path)) {
-      const badRequest = operation.responses?.["400"]
-      const anyOf = badRequest?.content?.["application/json"]?.schema?.anyOf
-      if (Array.isArray(anyOf)) {
-        const rest = anyOf.filter((schema: { $ref?: string }) => schema.$ref !== decodeErrorRef)
-        badRequest.content["application/json"].schema = rest.length === 1 ? rest[0] : { anyOf: rest }
-        badRequest.description = "BadRequest"
-      }
-      if (Array.isArray(operation.security)) {
-        operation.security = [
-          ...operation.security,
-          ...Object.keys(alternativeTokenSchemes).map((name) => ({ [name]: [] }))
-        ]
-      }
-      for (const parameter of operation.parameters ?? []) {
-        const description = parameterDescriptions[parameter.name]
-        if (description !== undefined) parameter.description = description
-        if (parameter.name === "format") {
-          parameter.required = true
-          parameter.schema = { type: "string", enum: ["agentapi"] }
-          parameter.description = "The snapshot format; only `agentapi` is supported."
-        }
-      }
-    }
-  }
-  const schemas = spec.components.schemas
-  if (!JSON.stringify(spec.paths).includes(decodeErrorRef)) {
-    delete schemas.HttpApiDecodeError
-    delete schemas.Issue
-    delete schemas.PropertyKey
-  }
-  return spec
-}
-
 export class Api extends HttpApi.make("taskd")
-  .add(HealthGroup)
-  .add(UsersGroup)
-  .add(TemplatesGroup)
-  .add(TasksGroup)
-  .add(ExperimentalTasksGroup)
-  .add(AgentGroup)
-  .add(AgentSnapshotsGroup)
-  .addError(BadRequestResponse)
-  .addError(UnauthorizedResponse)
-  .addError(NotFoundResponse)
-  .addError(InternalServerErrorResponse)
-  .addError(ServiceUnavailableResponse)
+  .add(HealthGroup, UsersGroup, TemplatesGroup, TasksGroup, ExperimentalTasksGroup, AgentGroup, AgentSnapshotsGroup)
   .annotate(OpenApi.Title, "taskd")
+  // Every problem of a body, each with the value it got: Coder's `detail` has always said "actual 5".
+  .annotate(HttpApi.PayloadParseOptions, { errors: "all", reportInput: true })
+  .annotate(OpenApi.Version, "0.1.0")
   .annotate(OpenApi.Description, "The Coder Tasks API: AI coding tasks and their conversation logs.")
   .annotate(OpenApi.Transform, completeDocument)
 {}

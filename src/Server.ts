@@ -1,16 +1,168 @@
 /**
- * The standalone HTTP server: taskd's routes, the OpenAPI document and docs page, Coder's 404 for unknown
- * routes, and a request log that never contains query strings (they may carry tokens).
+ * taskd, served: the one server module that the CLI (`taskd serve`) and the library (src/index.ts) both use.
+ *
+ * - `layer(parts)`: taskd's routes (the HttpApi groups with their middleware) and the OpenAPI document and
+ *   docs page, for a host's `HttpRouter`; each part the host does not supply is taskd's default.
+ * - `webHandler(database, parts)`: the same as `(Request) => Promise<Response>` for Deno.serve and the like.
+ * - `serverLayer({ port, host })`: the standalone server on Node's HTTP server, with the database the
+ *   environment names.
+ *
+ * Mounted anywhere, taskd behaves the same: the body cap, Go-style JSON reading and Coder's error bodies
+ * are middleware declared on the groups (src/Api.ts), not server-level middleware. Only Coder's 404 for
+ * unknown routes and the request log belong to the server (a host keeps its own).
  */
-import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type { ConfigError } from "effect/Config"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiSwagger from "effect/http-api/HttpApiSwagger"
+import * as OpenApi from "effect/http-api/OpenApi"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServer from "effect/http/HttpServer"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
-import * as Taskd from "./Taskd.ts"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as References from "effect/References"
+import * as SqlClient from "effect/sql/SqlClient"
+import { createServer, type Server as NodeServer } from "node:http"
+import type { Duplex } from "node:stream"
+import * as AgentApi from "./AgentApi/AgentApiClient.ts"
+import { Api } from "./Api.ts"
+import * as AuthMiddleware from "./Auth/Middleware.ts"
+import * as TokenAuth from "./Auth/TokenAuth.ts"
+import * as Database from "./Database/Database.ts"
+import { HealthHandlers } from "./Health/Http.ts"
+import { CoderJsonBodyLive } from "./Http/Body.ts"
+import { CoderEdgeLive } from "./Http/Edge.ts"
+import * as DefaultProvisioner from "./Provisioner/Default.ts"
+import * as JobRunner from "./Provisioner/JobRunner.ts"
+import { Provisioner } from "./Provisioner/Provisioner.ts"
+import { AgentSnapshotsHandlers } from "./Snapshots/Http.ts"
+import { SnapshotUploadGuardLive } from "./Snapshots/UploadGuard.ts"
+import { TasksHandlers } from "./Tasks/Http.ts"
+import { TaskParamLive } from "./Tasks/TaskParam.ts"
+import { TemplatesHandlers } from "./Templates/Http.ts"
+import * as TemplateParams from "./Templates/Params.ts"
+import { bootstrap } from "./Users/Bootstrap.ts"
+import { UsersHandlers } from "./Users/Http.ts"
+import { RequireOwnerLive } from "./Users/RequireOwner.ts"
+import { AgentHandlers } from "./Workspaces/Http.ts"
+
+// -----------------------------------------------------------------------------------------------------------
+// taskd from parts
+// -----------------------------------------------------------------------------------------------------------
+
+/**
+ * The middlewares declared in Api.ts: the edge (Coder's bodies, the body reader), authentication, and the
+ * checks that run before a body is read (owner, `{organization}`, `{template}`, `{task}`, the upload's).
+ */
+const Middleware = Layer.mergeAll(
+  CoderEdgeLive,
+  CoderJsonBodyLive,
+  AuthMiddleware.layer,
+  RequireOwnerLive,
+  TemplateParams.layer,
+  TaskParamLive,
+  SnapshotUploadGuardLive
+)
+
+/**
+ * Every group's handlers with the middlewares the groups declare. Needs TokenAuth, a Provisioner's
+ * JobSignal, an AgentApiClient, SqlClient.
+ */
+export const Handlers = Layer.mergeAll(
+  HealthHandlers,
+  UsersHandlers,
+  TemplatesHandlers,
+  TasksHandlers,
+  AgentHandlers,
+  AgentSnapshotsHandlers
+).pipe(Layer.provide(Middleware))
+
+/** taskd's own TokenAuth (API keys and agent tokens in its database); needs SqlClient. */
+export const DefaultTokenAuth = TokenAuth.layer
+
+/** The replaceable parts of taskd; each one left out is taskd's default. */
+export interface Parts<E = never, R = never> {
+  /**
+   * Turns a request into a taskd user or workspace agent. Default: taskd's API keys and agent tokens, read
+   * from the cookie, query parameter, `Coder-Session-Token` header or bearer token, as Coder does.
+   */
+  readonly tokenAuth?: Layer.Layer<TokenAuth.TokenAuth, E, R>
+  /**
+   * Starts and stops task workspaces. Default: `TASKD_PROVISIONER` (the local process provisioner, or the
+   * instant one).
+   */
+  readonly provisioner?: Layer.Layer<Provisioner, E, R>
+  /** Talks to the agentapi of a running task, for live logs and send. Default: HTTP with taskd's timeouts. */
+  readonly agentApi?: Layer.Layer<AgentApi.AgentApiClient, E, R>
+  /**
+   * The clock of every timestamp taskd writes. Default: the clock of the fibers that serve (Effect's).
+   * Installed with `Layer.setClock`, so it also becomes the clock of the server the routes are mounted in.
+   */
+  readonly clock?: Clock.Clock
+}
+
+/**
+ * taskd's handlers with their services, defaults for the parts not given. Still needs a SqlClient (whose
+ * database has taskd's migrations applied).
+ */
+export const services = <E = never, R = never>(parts: Parts<E, R> = {}) => {
+  const provisioner: Layer.Layer<Provisioner, E | ConfigError, R | SqlClient.SqlClient> = parts.provisioner ??
+    DefaultProvisioner.layer
+  const tokenAuth: Layer.Layer<TokenAuth.TokenAuth, E, R | SqlClient.SqlClient> = parts.tokenAuth ?? DefaultTokenAuth
+  const agentApi: Layer.Layer<AgentApi.AgentApiClient, E | ConfigError, R> = parts.agentApi ?? AgentApi.layer
+  const handlers = Handlers.pipe(
+    Layer.provide(JobRunner.layer),
+    Layer.provide(provisioner),
+    Layer.provide(tokenAuth),
+    Layer.provide(agentApi)
+  )
+  return parts.clock === undefined ? handlers : Layer.provide(handlers, Layer.succeed(Clock.Clock, parts.clock))
+}
+
+/** The API's routes for an `HttpRouter`, built from `parts` and taskd's defaults; needs a SqlClient. */
+export const routes = <E = never, R = never>(parts: Parts<E, R> = {}) =>
+  HttpApiBuilder.layer(Api).pipe(Layer.provide(services(parts)))
+
+/** The OpenAPI 3.1 document of the API, derived from the declaration in Api.ts. */
+export const openApiDocument: OpenApi.OpenAPISpec = OpenApi.fromApi(Api)
+
+/** Where the document and the docs page are served. */
+export const openApiPath = "/api/v2/openapi.json"
+export const docsPath = "/api/v2/docs"
+
+/**
+ * `GET /api/v2/openapi.json` (the document) and `GET /api/v2/docs` (Swagger UI rendering it). Both work
+ * offline: effect inlines the Swagger UI bundle into the page, and the page embeds the document.
+ */
+export const docs: Layer.Layer<never, never, HttpRouter.HttpRouter> = Layer.mergeAll(
+  HttpRouter.add("GET", openApiPath, HttpServerResponse.jsonUnsafe(openApiDocument)),
+  HttpApiSwagger.layer(Api, { path: docsPath })
+)
+
+/**
+ * taskd for a host's `HttpRouter`: the API's routes built from `parts`, and the OpenAPI document and
+ * docs page. Needs a SqlClient whose database has taskd's migrations applied (see `migrated`).
+ */
+export const layer = <E = never, R = never>(parts: Parts<E, R> = {}) => Layer.mergeAll(routes(parts), docs)
 
 /** Coder answers unknown routes with this body. */
-export const NotFoundRoute = Taskd.NotFoundRoute
+export const NotFoundRoute = HttpRouter.add(
+  "*",
+  "/*",
+  HttpServerResponse.jsonUnsafe({ message: "Route not found." }, { status: 404 })
+)
+
+// -----------------------------------------------------------------------------------------------------------
+// The request log
+// -----------------------------------------------------------------------------------------------------------
 
 const pathOf = (url: string) => {
   const query = url.indexOf("?")
@@ -18,24 +170,175 @@ const pathOf = (url: string) => {
 }
 
 /**
- * Logs method, path and status of every request at debug level; never the query string or headers. The
- * level is checked first: annotating the log rewrites fiber state, which every request paid for even
+ * Logs method, path and status of every request at debug level; never the query string or headers (they
+ * may carry tokens). It replaces the router's own logger (which logs every request at Info with its URL).
+ * The level is checked first: annotating the log rewrites fiber state, which every request would pay for
  * with debug off.
  */
-const requestLog = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-  Effect.flatMap(
-    HttpServerRequest.HttpServerRequest,
-    (request) =>
-      Effect.tap(app, (response) =>
-        Effect.logDebug("request").pipe(
-          Effect.annotateLogs({ method: request.method, path: pathOf(request.url), status: response.status }),
-          Effect.whenLogLevel("Debug")
-        ))
-  )
+export const requestLog = <E, R>(
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest> =>
+  Effect.withFiber((fiber) => {
+    if (!LogLevel.isGreaterThanOrEqualTo("Debug", fiber.getRef(References.MinimumLogLevel))) return app
+    return Effect.flatMap(
+      HttpServerRequest.HttpServerRequest,
+      (request) =>
+        Effect.tap(app, (response) =>
+          Effect.logDebug("request").pipe(
+            Effect.annotateLogs({ method: request.method, path: pathOf(request.url), status: response.status })
+          ))
+    )
+  })
 
-/** Serves taskd, built from `parts`, on whatever HttpServer is provided; needs a migrated SqlClient. */
-export const layer = <E = never, R = never>(parts: Taskd.Parts<E, R> = {}) =>
-  HttpLayerRouter.serve(Layer.mergeAll(Taskd.layer(parts), NotFoundRoute), {
+/** Serves `app` (routes for an HttpRouter) with Coder's 404 and the request log, on the HttpServer provided. */
+const serveRoutes = <A, E, R>(app: Layer.Layer<A, E, R>) =>
+  HttpRouter.serve(Layer.mergeAll(app, NotFoundRoute), {
     disableLogger: true,
     middleware: requestLog
   })
+
+/**
+ * taskd served on whatever HttpServer is provided (`layer(parts)` with Coder's 404 and the request log):
+ * what `taskd serve` runs, without the Node server and the environment's database. Needs a migrated
+ * SqlClient and an HttpServer (with its platform services, e.g. `NodeHttpServer.layer(...)`).
+ */
+export const serve = <E = never, R = never>(parts: Parts<E, R> = {}) => serveRoutes(layer(parts))
+
+// -----------------------------------------------------------------------------------------------------------
+// As a fetch-style handler
+// -----------------------------------------------------------------------------------------------------------
+
+/** A fetch-style handler and the function that releases what it holds (database pool, job runner). */
+export interface WebHandler {
+  readonly handler: (request: Request) => Promise<Response>
+  readonly dispose: () => Promise<void>
+}
+
+/**
+ * taskd as `(Request) => Promise<Response>`, for `Deno.serve`, Bun, workers and other fetch-style hosts.
+ * Call it once: the routes and `database` are built on the first request and kept until `dispose`. Unknown
+ * routes get Coder's 404. `database` must provide a migrated SqlClient (e.g. `migrated(fromConfig)`).
+ */
+export const webHandler = <E = never, DE = never>(
+  database: Layer.Layer<SqlClient.SqlClient, DE>,
+  parts: Parts<E, SqlClient.SqlClient> = {}
+): WebHandler => {
+  // Only the SqlClient of `database`: a layer built from a host's context may carry more (its HttpRouter,
+  // say), which must not replace the web handler's own router.
+  const sql = Layer.effect(SqlClient.SqlClient, Effect.service(SqlClient.SqlClient)).pipe(Layer.provide(database))
+  const app = Layer.mergeAll(layer(parts), NotFoundRoute).pipe(
+    Layer.provide(sql),
+    Layer.provide(HttpServer.layerServices)
+  )
+  const web = HttpRouter.toWebHandler(app, { disableLogger: true, middleware: requestLog })
+  // `parts` need nothing but the database, so the handler needs no context of its own.
+  const handler = web.handler as (request: Request) => Promise<Response>
+  return { handler: (request) => handler(request), dispose: web.dispose }
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// The standalone server
+// -----------------------------------------------------------------------------------------------------------
+
+/** Bootstraps an empty database and prints a generated admin token, once. */
+const Bootstrap = Layer.effectDiscard(Effect.gen(function*() {
+  const result = yield* bootstrap
+  if (Option.isSome(result.generatedToken)) {
+    yield* Console.log(
+      `Created organization "default" and owner "admin".\n` +
+        `Admin session token (shown only this once): ${result.generatedToken.value}`
+    )
+  }
+}))
+
+/**
+ * TASKD_REQUEST_TIMEOUT bounds how long a client may take to send a whole request (a slow or stalled
+ * upload is answered 408 and its connection closed), TASKD_HEADERS_TIMEOUT how long for the headers, and
+ * TASKD_SHUTDOWN_TIMEOUT how long requests in flight may take to finish once shutdown began.
+ */
+export const ServerConfig = Config.all({
+  requestTimeout: Config.Duration("TASKD_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
+  headersTimeout: Config.Duration("TASKD_HEADERS_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+  shutdownTimeout: Config.Duration("TASKD_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
+})
+
+type ServerSettings = Config.Success<typeof ServerConfig>
+
+/** Node's HTTP server with taskd's read timeouts; Node checks them every `connectionsCheckingInterval`. */
+const nodeServer = (config: ServerSettings) => {
+  const requestTimeout = Math.max(1, Duration.toMillis(config.requestTimeout))
+  const headersTimeout = Math.min(Math.max(1, Duration.toMillis(config.headersTimeout)), requestTimeout)
+  const server = createServer({
+    requestTimeout,
+    headersTimeout,
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(headersTimeout / 4)))
+  })
+  // What Node answers by itself (a read timeout, an unparsable request) gets Coder's body too.
+  server.on("clientError", (error: Error & { code?: string }, socket: Duplex) => {
+    if (error.code === "ECONNRESET" || !socket.writable) return socket.destroy()
+    const timedOut = error.code === "ERR_HTTP_REQUEST_TIMEOUT" || error.code === "ERR_HTTP_HEADERS_TIMEOUT"
+    const body = JSON.stringify(
+      timedOut
+        ? {
+          message: "Request timed out.",
+          detail: `The request was not received in full within ${Math.round(requestTimeout / 1000)} s.`
+        }
+        : { message: "Bad request.", detail: "The request is not valid HTTP." }
+    ) + "\n"
+    socket.end(
+      `HTTP/1.1 ${timedOut ? "408 Request Timeout" : "400 Bad Request"}\r\n` +
+        "Content-Type: application/json; charset=utf-8\r\n" +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+    )
+  })
+  return server
+}
+
+/** Stops accepting connections and waits for the requests in flight, at most `timeout`, then cuts the rest. */
+const closeGracefully = (server: NodeServer, timeout: Duration.Duration) =>
+  Effect.callback<void>((resume) => {
+    if (!server.listening) return resume(Effect.void)
+    const cut = setTimeout(() => server.closeAllConnections(), Duration.toMillis(timeout))
+    server.close(() => {
+      clearTimeout(cut)
+      resume(Effect.void)
+    })
+  })
+
+/**
+ * The shutdown order, as a finalizer that runs before any other of the server's: first the workspaces
+ * are stopped while the server still answers (their agents upload snapshots on the way out), then the
+ * server stops accepting and lets the requests in flight finish; the job runner, the provisioner and
+ * the database pool close after that. The provisioner is the same instance the handlers use (layers
+ * are shared by reference, so it is built outside `serve`: see serverLayer).
+ */
+const orderlyShutdown = (server: NodeServer, timeout: Duration.Duration) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const provisioner = yield* Provisioner
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* Effect.logInfo("shutting down")
+        yield* provisioner.stopAll
+        yield* closeGracefully(server, timeout)
+        yield* Effect.logInfo("stopped serving; closing the job runner and the database pool")
+      })
+    )
+  }))
+
+/**
+ * The whole standalone server on `host:port`: Node's HTTP server with taskd's timeouts, serving `layer()`,
+ * Coder's 404 and the request log, on the database the environment names (migrated, bootstrapped).
+ */
+export const serverLayer = (options: { readonly port: number; readonly host: string }) =>
+  Layer.unwrap(Effect.map(ServerConfig, (config) => {
+    const server = nodeServer(config)
+    return orderlyShutdown(server, config.shutdownTimeout).pipe(
+      Layer.provideMerge(serve()),
+      // Built here, outside serve: HttpRouter.serve builds its routes on a fork of the layer cache, and the
+      // provisioner the shutdown stops must be the one the handlers started workspaces with.
+      Layer.provideMerge(DefaultProvisioner.layer),
+      Layer.provide(NodeHttpServer.layer(() => server, { port: options.port, host: options.host })),
+      Layer.provide(Bootstrap),
+      Layer.provide(Database.migrated(Database.fromConfig))
+    )
+  }))

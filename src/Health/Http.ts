@@ -2,9 +2,9 @@
  * `GET /healthz` (the process is alive) and `GET /readyz` (the database answers), without authentication.
  * Readiness asks the database on every call, so it turns green again as soon as the database is back.
  */
-import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as SqlClient from "effect/sql/SqlClient"
 import { Api } from "../Api.ts"
 import { ServiceUnavailable } from "../Domain/CoderError.ts"
 
@@ -13,14 +13,16 @@ const readinessTimeout = "3 seconds"
 
 const ok = { status: "ok" } as const
 
-export const HealthHandlers = HttpApiBuilder.group(Api, "health", (handlers) =>
-  Effect.gen(function*() {
+export const HealthHandlers = HttpApiBuilder.group(
+  Api,
+  "health",
+  Effect.fn(function*(handlers) {
     const sql = yield* SqlClient.SqlClient
     const databaseReachable = sql`SELECT 1`.pipe(
-      Effect.timeoutFail({ duration: readinessTimeout, onTimeout: () => "timed out" }),
+      Effect.timeout(readinessTimeout),
       Effect.as(ok),
-      Effect.catchAllCause((cause) =>
-        Effect.zipRight(
+      Effect.catchCause((cause) =>
+        Effect.andThen(
           Effect.logWarning("readiness check: database unreachable", cause),
           Effect.fail(
             new ServiceUnavailable({
@@ -33,5 +35,11 @@ export const HealthHandlers = HttpApiBuilder.group(Api, "health", (handlers) =>
     )
     return handlers
       .handle("healthz", () => Effect.succeed(ok))
-      .handle("readyz", () => databaseReachable)
-  }))
+      .handle(
+        "readyz",
+        Effect.fn("Health.readyz")(function*() {
+          return yield* databaseReachable
+        })
+      )
+  })
+)

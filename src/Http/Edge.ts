@@ -1,21 +1,58 @@
 /**
- * The last step of every handler: a defect (a bug, or an infrastructure failure that repositories let
- * through) becomes Coder's 500 body, or a 503 when the database cannot be reached, and is logged with its
- * cause. Clients never see an empty reply or an internal message.
+ * The CoderEdge middleware (declared in Api.ts, on every group, outermost): whatever goes wrong around or
+ * inside a handler reaches the client as Coder's body, never as an empty reply, an issue dump or an
+ * internal message.
+ *
+ * - a request the framework cannot decode from the declaration (params, query, payload) is a 400;
+ * - a defect (a bug, or an infrastructure failure that repositories turn into one) is a 500, or a 503 while
+ *   the database cannot be reached, logged with its cause; text Postgres cannot store is the client's 400;
+ * - a body read past its cap (by anything under the edge) is the 400 that closes the connection.
+ *
+ * Typed errors pass through: the framework encodes them with the endpoint's declared error schemas.
  */
-import { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import { HttpApiSchemaError } from "effect/http-api/HttpApiError"
+import * as HttpServerError from "effect/http/HttpServerError"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Layer from "effect/Layer"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import type { unhandled } from "effect/Types"
+import { CoderEdge, PayloadErrorMessage } from "../Api.ts"
 import { BadRequest, InternalServerError, ServiceUnavailable } from "../Domain/CoderError.ts"
+import { formatIssues } from "../Domain/SchemaIssues.ts"
+import { bodyTooLargeDetail, refuseAndClose } from "./Responses.ts"
+
+/** Postgres and socket codes of a database that is down or unreachable (not of a bad query). */
+const unavailableCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "57P01",
+  "57P02",
+  "57P03",
+  "08000",
+  "08001",
+  "08003",
+  "08004",
+  "08006"
+])
+
+/** The SQLSTATE or socket code behind a SqlError: `reason.cause.code` (@effect/sql-pg puts Postgres' fields there). */
+const codeOf = (error: SqlError): string => {
+  const cause = error.reason.cause as { readonly code?: unknown } | undefined
+  return typeof cause?.code === "string" ? cause.code : ""
+}
 
 /** Connection-level failures: the database is down or unreachable, not a bad query. */
 const isUnavailable = (defect: unknown): boolean => {
-  if (!(defect instanceof SqlError)) return false
-  const cause = defect.cause as { code?: unknown; message?: unknown } | undefined
-  const code = typeof cause?.code === "string" ? cause.code : ""
-  const message = typeof cause?.message === "string" ? cause.message : ""
-  return ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "57P01", "57P02", "57P03", "08000", "08003", "08006"]
-    .includes(code) || /Connection terminated|timeout exceeded when trying to connect/i.test(message)
+  if (!isSqlError(defect)) return false
+  if (defect.reason._tag === "ConnectionError") return true
+  const message = `${defect.reason.message ?? ""} ${String((defect.reason.cause as { message?: unknown })?.message)}`
+  return unavailableCodes.has(codeOf(defect)) || /Connection terminated|connection (closed|ended)/i.test(message)
 }
 
 /**
@@ -23,8 +60,19 @@ const isUnavailable = (defect: unknown): boolean => {
  * from the request: a client error, not a server one.
  */
 const isUnstorableText = (defect: unknown): boolean =>
-  defect instanceof SqlError &&
-  ["22021", "22P05"].includes(String((defect.cause as { code?: unknown } | undefined)?.code))
+  isSqlError(defect) && (codeOf(defect) === "22021" || codeOf(defect) === "22P05")
+
+/** A body read under `HttpIncomingMessage.MaxBodySize` that went past it. */
+const isBodyTooLarge = (defect: unknown): boolean =>
+  HttpServerError.isHttpServerError(defect) && defect.reason._tag === "RequestParseError" &&
+  defect.reason.reason === "BodyTooLarge"
+
+const internalServerError = new InternalServerError({ message: "Internal server error", detail: "See the server log." })
+
+const databaseUnavailable = new ServiceUnavailable({
+  message: "The database is unavailable.",
+  detail: "taskd cannot reach its database right now; retry shortly."
+})
 
 /** A defect as the error the client gets (400, 503 or 500), logged with its cause. */
 export const defectToError = (
@@ -38,21 +86,43 @@ export const defectToError = (
       })
     )
     : isUnavailable(defect)
-    ? Effect.zipRight(
-      Effect.logWarning("database unavailable", Cause.die(defect)),
-      Effect.fail(
-        new ServiceUnavailable({
-          message: "The database is unavailable.",
-          detail: "taskd cannot reach its database right now; retry shortly."
-        })
-      )
-    )
-    : Effect.zipRight(
-      Effect.logError("request failed", Cause.die(defect)),
-      Effect.fail(new InternalServerError({ message: "Internal server error", detail: "See the server log." }))
-    )
+    ? Effect.andThen(Effect.logWarning("database unavailable", Cause.die(defect)), Effect.fail(databaseUnavailable))
+    : Effect.andThen(Effect.logError("request failed", Cause.die(defect)), Effect.fail(internalServerError))
 
-export const edge = <A, E, R>(
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | BadRequest | InternalServerError | ServiceUnavailable, R> =>
-  Effect.catchAllDefect(effect, defectToError)
+/** A request that does not decode from the declaration, in Coder's words; a response that does not encode is a bug. */
+const schemaErrorToError = (
+  error: HttpApiSchemaError,
+  payloadMessage: string
+): Effect.Effect<never, BadRequest | InternalServerError> => {
+  switch (error.kind) {
+    case "Payload":
+      return Effect.fail(new BadRequest({ message: payloadMessage, detail: formatIssues(error.cause) }))
+    case "Query":
+      return Effect.fail(new BadRequest({ message: "Invalid query parameters.", detail: formatIssues(error.cause) }))
+    case "Params":
+      return Effect.fail(new BadRequest({ message: "Invalid path parameters.", detail: formatIssues(error.cause) }))
+    case "Headers":
+      return Effect.fail(new BadRequest({ message: "Invalid request headers.", detail: formatIssues(error.cause) }))
+    case "Body":
+    case "ResponseHeaders":
+      return Effect.andThen(
+        Effect.logError("response does not match the declaration", Cause.fail(error)),
+        Effect.fail(internalServerError)
+      )
+  }
+}
+
+/** The CoderEdge middleware. */
+export const CoderEdgeLive: Layer.Layer<CoderEdge> = Layer.succeed(CoderEdge, (httpEffect, { endpoint }) => {
+  const payloadMessage = Context.get(endpoint.annotations, PayloadErrorMessage)
+  const tooLarge = refuseAndClose(new BadRequest({ message: payloadMessage, detail: bodyTooLargeDetail }))
+  const onError = (
+    error: unhandled
+  ): Effect.Effect<never, unhandled | BadRequest | InternalServerError> =>
+    HttpApiSchemaError.is(error) ? schemaErrorToError(error, payloadMessage) : Effect.fail(error)
+  const onDefect = (
+    defect: unknown
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, BadRequest | InternalServerError | ServiceUnavailable> =>
+    isBodyTooLarge(defect) ? Effect.succeed(tooLarge) : defectToError(defect)
+  return httpEffect.pipe(Effect.catch(onError), Effect.catchDefect(onDefect))
+})

@@ -1,22 +1,17 @@
 /**
- * Coder's stock response bodies, shared by the handlers.
+ * The over-cap body's 400, shared by the body reader and the edge.
  */
-import { BadRequest, Forbidden, ValidationError } from "../Domain/CoderError.ts"
-import type { BodyInvalid, BodyNotJson, BodyReadFailed, BodyTooLarge } from "./Body.ts"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import { type BadRequest, toBody } from "../Domain/CoderError.ts"
 
-export const forbidden = () =>
-  new Forbidden({
-    message: "Forbidden.",
-    detail: "You don't have permission to view this content. If you believe this is a mistake, please contact " +
-      "your administrator or try signing in with different credentials."
-  })
+/** Go's MaxBytesReader error text, which Coder puts in the `detail` of an over-cap body's 400. */
+export const bodyTooLargeDetail = "http: request body too large"
 
-/** `httpapi.Read`'s answer to a body it cannot use. */
-export const invalidJson = (error: BodyTooLarge | BodyReadFailed | BodyNotJson | BodyInvalid) =>
-  new BadRequest({ message: "Request body must be valid JSON.", detail: error.message })
-
-export const validationFailed = (validations: ReadonlyArray<{ field: string; detail: string }>) =>
-  new BadRequest({
-    message: "Validation failed.",
-    validations: validations.map((v) => new ValidationError(v))
-  })
+/**
+ * A 400 that also closes the connection: the rest of an over-cap body is left unread, as Go does. The
+ * HTTP server half-closes the socket and lingers before closing it, so the client still reads the 400
+ * instead of losing it to a reset (Node: @effect/platform-node closes a `Connection: close` response whose
+ * request body is unfinished with `end()`, then destroys the socket after a grace period).
+ */
+export const refuseAndClose = (error: BadRequest): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.jsonUnsafe(toBody(error), { status: 400, headers: { connection: "close" } })
