@@ -20,9 +20,16 @@ const isMemory = (dataDir: string) => dataDir.startsWith("memory://")
 
 /**
  * PGlite is single-session: every socket connection shares one backend, so two connections would
- * interleave their transactions. The pool therefore has exactly one connection.
+ * interleave their transactions (`portal "" does not exist`). The client's pool therefore has exactly
+ * one connection.
  */
 const embeddedPoolSize = 1
+
+/**
+ * The socket server admits one more connection than the client uses, so that a replacement connection
+ * (after the old one died or was retired) is not refused while the server still counts the old one.
+ */
+const socketConnections = embeddedPoolSize + 1
 
 const inUse = (dataDir: string, detail: string) =>
   new EmbeddedDatabaseError({
@@ -75,7 +82,7 @@ const lockDataDir = (dataDir: string) =>
 
 /** Opens PGlite on `dataDir` and serves it on 127.0.0.1 (a free port); closes both when the scope ends. */
 export const serveEmbedded = (dataDir: string) =>
-  Effect.zipRight(isMemory(dataDir) ? Effect.void : lockDataDir(dataDir), openAndServe(dataDir))
+  Effect.andThen(isMemory(dataDir) ? Effect.void : lockDataDir(dataDir), openAndServe(dataDir))
 
 const openAndServe = (dataDir: string) =>
   Effect.acquireRelease(
@@ -83,7 +90,12 @@ const openAndServe = (dataDir: string) =>
       try: async () => {
         if (!isMemory(dataDir)) mkdirSync(dataDir, { recursive: true })
         const db = await PGlite.create(dataDir)
-        const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: embeddedPoolSize })
+        const server = new PGLiteSocketServer({
+          db,
+          host: "127.0.0.1",
+          port: 0,
+          maxConnections: socketConnections
+        })
         await server.start()
         const [host, port] = server.getServerConn().split(":")
         return { db, server, host: host!, port: Number(port) }
@@ -106,12 +118,16 @@ const openAndServe = (dataDir: string) =>
 
 /** An SqlClient (and PgClient) backed by an embedded PGlite in `dataDir` (`memory://` keeps nothing). */
 export const layer = (dataDir: string) =>
-  Layer.unwrapScoped(Effect.map(serveEmbedded(dataDir), ({ host, port }) =>
+  Layer.unwrap(Effect.map(serveEmbedded(dataDir), ({ host, port }) =>
     PgClient.layer({
       host,
       port,
       username: "postgres",
       database: "postgres",
       maxConnections: embeddedPoolSize,
+      // The one connection stays open (a pool of fixed size retires nothing for idleness): every
+      // connection the socket server sees shares PGlite's one session, so a connection reopened after an
+      // idle spell would leave its predecessor's prepared statements behind in it.
+      minConnections: embeddedPoolSize,
       applicationName: "taskd"
     })))

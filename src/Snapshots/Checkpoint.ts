@@ -6,18 +6,21 @@
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import * as Path from "effect/Path"
 import * as Schema from "effect/Schema"
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs"
-import * as Path from "node:path"
+import { formatIssues } from "../Domain/SchemaIssues.ts"
 
 export class CheckpointError extends Data.TaggedError("CheckpointError")<{ readonly message: string }> {}
 
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
 const Counts = Schema.Struct({
-  read: Schema.NonNegativeInt,
-  inserted: Schema.NonNegativeInt,
-  updated: Schema.NonNegativeInt,
-  skipped: Schema.NonNegativeInt,
-  invalid: Schema.NonNegativeInt
+  read: NonNegativeInt,
+  inserted: NonNegativeInt,
+  updated: NonNegativeInt,
+  skipped: NonNegativeInt,
+  invalid: NonNegativeInt
 })
 
 export const Checkpoint = Schema.Struct({
@@ -28,47 +31,50 @@ export const Checkpoint = Schema.Struct({
   conflict: Schema.String,
   trim: Schema.Boolean,
   /** The capture time given to records without one, so that a resumed run stamps them alike. */
-  default_captured_at: Schema.Date,
+  default_captured_at: Schema.DateFromString,
   /** Source records fully committed. */
-  position: Schema.NonNegativeInt,
+  position: NonNegativeInt,
   summary: Counts,
   complete: Schema.Boolean
 })
 export type Checkpoint = typeof Checkpoint.Type
 
-const decode = Schema.decodeUnknownEither(Schema.parseJson(Checkpoint))
-const encode = Schema.encodeSync(Schema.parseJson(Checkpoint))
+const CheckpointJson = Schema.fromJsonString(Checkpoint)
+const decode = Schema.decodeUnknownResult(CheckpointJson)
+const encode = Schema.encodeSync(CheckpointJson)
 
 /** The checkpoint in `path`, or undefined when there is none yet. */
-export const read = (path: string) =>
-  Effect.gen(function*() {
-    let text: string
-    try {
-      text = readFileSync(path, "utf8")
-    } catch (error) {
-      if ((error as { code?: string }).code === "ENOENT") return undefined
-      return yield* new CheckpointError({ message: `cannot read checkpoint ${path}: ${String(error)}` })
-    }
-    const decoded = decode(text)
-    if (decoded._tag === "Left") {
-      return yield* new CheckpointError({ message: `${path} is not an import checkpoint: ${decoded.left.message}` })
-    }
-    return decoded.right
-  })
+export const read = Effect.fnUntraced(function*(path: string) {
+  const fs = yield* FileSystem.FileSystem
+  const text = yield* fs.readFileString(path).pipe(
+    Effect.map((text): string | undefined => text),
+    Effect.catchTag("PlatformError", (error) =>
+      error.reason._tag === "NotFound"
+        ? Effect.succeed(undefined)
+        : Effect.fail(new CheckpointError({ message: `cannot read checkpoint ${path}: ${error.message}` })))
+  )
+  if (text === undefined) return undefined
+  const decoded = decode(text)
+  if (decoded._tag === "Failure") {
+    return yield* new CheckpointError({
+      message: `${path} is not an import checkpoint: ${formatIssues(decoded.failure)}`
+    })
+  }
+  return decoded.success
+})
 
 /** Replaces the checkpoint in `path` atomically. */
 export const write = (path: string, checkpoint: Checkpoint) =>
-  Effect.try({
-    try: () => {
-      const temp = Path.join(Path.dirname(path), `.${Path.basename(path)}.${process.pid}.tmp`)
-      const fd = openSync(temp, "w")
-      try {
-        writeSync(fd, encode(checkpoint) + "\n")
-        fsyncSync(fd)
-      } finally {
-        closeSync(fd)
-      }
-      renameSync(temp, path)
-    },
-    catch: (error) => new CheckpointError({ message: `cannot write checkpoint ${path}: ${String(error)}` })
-  })
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const paths = yield* Path.Path
+    const temp = paths.join(paths.dirname(path), `.${paths.basename(path)}.${process.pid}.tmp`)
+    yield* Effect.scoped(Effect.gen(function*() {
+      const file = yield* fs.open(temp, { flag: "w" })
+      yield* file.writeAll(new TextEncoder().encode(encode(checkpoint) + "\n"))
+      yield* file.sync
+    }))
+    yield* fs.rename(temp, path)
+  }).pipe(
+    Effect.mapError((error) => new CheckpointError({ message: `cannot write checkpoint ${path}: ${error.message}` }))
+  )

@@ -7,35 +7,37 @@
  * read and decoded: memory depends on the batch size, not on the input size, and "the first N records are
  * committed" is a complete description of an interrupted run (see `ImportOptions.onBatch`).
  */
-import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaTransformation from "effect/SchemaTransformation"
+import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import { trimForSnapshot } from "../AgentApi/Trim.ts"
 import { GoString, Message, type MessagesResponse } from "../Domain/AgentApi.ts"
+import { formatIssues } from "../Domain/SchemaIssues.ts"
 import { AgentApiFormat } from "../Domain/Snapshot.ts"
 import { Timestamp } from "../Domain/Time.ts"
 import { parseUuid } from "../Domain/Uuid.ts"
-import { formatIssues } from "../Http/Body.ts"
 import { payloadFromUpload, toEnvelope } from "./Envelope.ts"
 import { type ConflictMode, SnapshotRepo, type SnapshotRow, type UpsertOutcome } from "./SnapshotRepo.ts"
 
 /** A task id as google/uuid parses it, kept in canonical form. */
-export const TaskId = Schema.transformOrFail(Schema.String, Schema.String, {
-  strict: true,
-  decode: (input, _, ast) =>
-    Either.match(parseUuid(input), {
-      onLeft: (reason) => ParseResult.fail(new ParseResult.Type(ast, input, `invalid task id: ${reason}`)),
-      onRight: ParseResult.succeed
-    }),
-  encode: ParseResult.succeed
-})
+export const TaskId = Schema.String.pipe(Schema.decodeTo(
+  Schema.String,
+  SchemaTransformation.transformEffect({
+    decode: (input, options) => {
+      const id = parseUuid(input)
+      return Result.isSuccess(id)
+        ? Effect.succeed(id.success)
+        : Effect.fail(new SchemaIssue.InvalidValue({ message: `invalid task id: ${id.failure}` }, input, options))
+    },
+    encode: Effect.succeed
+  })
+))
 
 /**
  * One line of the import (and export) format: the task, when the snapshot was captured, and the agentapi
@@ -43,20 +45,20 @@ export const TaskId = Schema.transformOrFail(Schema.String, Schema.String, {
  */
 export const SnapshotRecord = Schema.Struct({
   task_id: TaskId,
-  captured_at: Schema.optionalWith(Timestamp, { exact: true }),
-  format: Schema.optionalWith(Schema.Literal(AgentApiFormat), { exact: true }),
-  $schema: Schema.optionalWith(GoString, { exact: true }),
+  captured_at: Schema.optionalKey(Timestamp),
+  format: Schema.optionalKey(Schema.Literal(AgentApiFormat)),
+  $schema: Schema.optionalKey(GoString),
   messages: Schema.Array(Message)
-}).annotations({ identifier: "SnapshotRecord" })
+}).annotate({ identifier: "SnapshotRecord" })
 export type SnapshotRecord = typeof SnapshotRecord.Type
 
 /** The fields of a record around its payload; the payload itself is decoded by the upload endpoint's codec. */
 const RecordHeader = Schema.Struct({
   task_id: TaskId,
-  captured_at: Schema.optionalWith(Timestamp, { nullable: true, exact: true }),
-  format: Schema.optionalWith(Schema.Literal(AgentApiFormat), { nullable: true, exact: true })
+  captured_at: Schema.optionalKey(Schema.NullOr(Timestamp)),
+  format: Schema.optionalKey(Schema.NullOr(Schema.Literal(AgentApiFormat)))
 })
-const decodeHeader = Schema.decodeUnknown(RecordHeader, { errors: "all" })
+const decodeHeader = Schema.decodeUnknownEffect(RecordHeader, { errors: "all", reportInput: true })
 
 /** Where a record came from, for reports: an NDJSON line, a file of a directory, or a stream position. */
 export type RecordLocation =
@@ -180,7 +182,7 @@ export const decodeRecord = (
       if (typeof input.json !== "object" || input.json === null || Array.isArray(input.json)) {
         return yield* Effect.fail("a record must be a JSON object")
       }
-      const header = yield* Effect.mapError(decodeHeader(input.json), formatIssues)
+      const header = yield* Effect.mapError(decodeHeader(input.json), (error) => formatIssues(error))
       taskId = header.task_id
       capturedAt = header.captured_at ?? options.defaultCapturedAt
     }
@@ -192,8 +194,8 @@ export const decodeRecord = (
       })
     )
     const trimmed: MessagesResponse = options.trim
-      ? yield* Effect.fromNullable(trimForSnapshot(payload)).pipe(
-        Effect.orElseFail(() => "the payload does not fit in 64 KiB even with one message truncated")
+      ? yield* Effect.fromNullishOr(trimForSnapshot(payload)).pipe(
+        Effect.mapError(() => "the payload does not fit in 64 KiB even with one message truncated")
       )
       : payload
     return { taskId, capturedAt, envelope: yield* toEnvelope(trimmed) }
@@ -222,10 +224,10 @@ const dedupe = (records: ReadonlyArray<DecodedRecord>, mode: ConflictMode) => {
 export const importSources = <E, R, EB = never>(
   source: Stream.Stream<SourceRecord, E, R>,
   options: ImportOptions<EB> = {}
-): Effect.Effect<ImportSummary, E | EB | SqlError, R | SqlClient.SqlClient> =>
+): Effect.Effect<ImportSummary, E | EB, R | SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const repo = yield* Effect.provide(SnapshotRepo, SnapshotRepo.Default)
+    const repo = yield* Effect.provide(SnapshotRepo, SnapshotRepo.layer)
     const mode = options.conflict ?? "newer"
     const trim = options.trim ?? true
     const batchSize = Math.max(1, options.batchSize ?? 500)
@@ -260,12 +262,14 @@ export const importSources = <E, R, EB = never>(
       options.dryRun === true
         ? sql.withTransaction(
           Effect.flatMap(repo.upsertMany(rows, mode), (outcomes) => new DryRunRollback({ outcomes }))
-        ).pipe(Effect.catchTag("DryRunRollback", (rollback) => Effect.succeed(rollback.outcomes)))
+        ).pipe(
+          Effect.catchTag("DryRunRollback", (rollback) => Effect.succeed(rollback.outcomes)),
+          Effect.orDie
+        )
         : repo.upsertMany(rows, mode)
 
-    const commit = (batch: Chunk.Chunk<Entry>) =>
+    const commit = (entries: ReadonlyArray<Entry>) =>
       Effect.gen(function*() {
-        const entries = Chunk.toReadonlyArray(batch)
         const valid = entries.filter((entry): entry is DecodedRecord => entry._tag === "Valid")
         const { superseded, winners } = dedupe(valid, mode)
         const outcomes = yield* write(winners.map((winner) => winner.row))
@@ -330,7 +334,7 @@ export const importSources = <E, R, EB = never>(
 export const importSnapshots = <E, R, EB = never>(
   records: Stream.Stream<unknown, E, R>,
   options: ImportOptions<EB> = {}
-): Effect.Effect<ImportSummary, E | EB | SqlError, R | SqlClient.SqlClient> =>
+): Effect.Effect<ImportSummary, E | EB, R | SqlClient.SqlClient> =>
   importSources(
     Stream.map(Stream.zipWithIndex(records), ([json, index]): SourceRecord => ({
       location: { record: index + 1 },

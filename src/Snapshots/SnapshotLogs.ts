@@ -5,9 +5,9 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { Message } from "../Domain/AgentApi.ts"
+import { formatIssues } from "../Domain/SchemaIssues.ts"
 import { AgentApiFormat, StoredEnvelope } from "../Domain/Snapshot.ts"
 import type { TaskLogEntry, TaskLogsResponse } from "../Domain/Task.ts"
-import { formatIssues } from "../Http/Body.ts"
 import type { StoredSnapshot } from "./SnapshotRepo.ts"
 
 /** A message whose role is neither `user` nor `agent`. */
@@ -25,41 +25,43 @@ export class SnapshotFormatUnsupported extends Data.TaggedError("SnapshotFormatU
 /** agentapi messages as task log entries: `user` is input, `agent` is output, order kept. */
 export const toLogEntries = (
   messages: ReadonlyArray<Message>
-): Effect.Effect<Array<TaskLogEntry>, InvalidRole> =>
-  Effect.forEach(messages, (message) =>
-    message.role === "user" || message.role === "agent"
-      ? Effect.succeed<TaskLogEntry>({
-        id: message.id,
-        content: message.content,
-        type: message.role === "user" ? "input" : "output",
-        time: message.time
-      })
-      : Effect.fail(new InvalidRole({ role: message.role })))
+): Effect.Effect<Array<TaskLogEntry>, InvalidRole> => {
+  const entries: Array<TaskLogEntry> = []
+  for (const message of messages) {
+    if (message.role !== "user" && message.role !== "agent") return Effect.fail(new InvalidRole({ role: message.role }))
+    entries.push({
+      id: message.id,
+      content: message.content,
+      type: message.role === "user" ? "input" : "output",
+      time: message.time
+    })
+  }
+  return Effect.succeed(entries)
+}
 
 /** Stored data decodes as Coder decodes it: `{messages: [...]}`, missing or null messages being none. */
 const StoredData = Schema.Struct({
-  messages: Schema.optionalWith(Schema.Array(Message), { nullable: true, default: () => [] })
+  messages: Schema.optionalKey(Schema.NullOr(Schema.Array(Message)))
 })
 
-const decodeEnvelope = Schema.decodeUnknown(StoredEnvelope)
-const decodeData = Schema.decodeUnknown(StoredData)
+const decodeEnvelope = Schema.decodeUnknownEffect(StoredEnvelope)
+const decodeData = Schema.decodeUnknownEffect(StoredData)
+
+const undecodable = (error: Schema.SchemaError) => new SnapshotUndecodable({ detail: formatIssues(error) })
 
 /** The logs response for a task read from its snapshot; no snapshot is an empty log. */
-export const logsFromSnapshot = (
+export const logsFromSnapshot = Effect.fnUntraced(function*(
   stored: StoredSnapshot | undefined
-): Effect.Effect<TaskLogsResponse, SnapshotUndecodable | SnapshotFormatUnsupported | InvalidRole> =>
-  Effect.gen(function*() {
-    if (stored === undefined) return { logs: [], snapshot: true }
-    const undecodable = (error: Parameters<typeof formatIssues>[0]) =>
-      new SnapshotUndecodable({ detail: formatIssues(error) })
-    const envelope = yield* decodeEnvelope(stored.log_snapshot).pipe(Effect.mapError(undecodable))
-    const data = yield* decodeData(envelope.data === undefined || envelope.data === null ? {} : envelope.data).pipe(
-      Effect.mapError(undecodable)
-    )
-    if (envelope.format !== AgentApiFormat) return yield* new SnapshotFormatUnsupported({ format: envelope.format })
-    return {
-      logs: yield* toLogEntries(data.messages),
-      snapshot: true,
-      snapshot_at: stored.log_snapshot_created_at
-    }
-  })
+): Effect.fn.Return<TaskLogsResponse, SnapshotUndecodable | SnapshotFormatUnsupported | InvalidRole> {
+  if (stored === undefined) return { logs: [], snapshot: true }
+  const envelope = yield* decodeEnvelope(stored.log_snapshot).pipe(Effect.mapError(undecodable))
+  const data = yield* decodeData(envelope.data === undefined || envelope.data === null ? {} : envelope.data).pipe(
+    Effect.mapError(undecodable)
+  )
+  if (envelope.format !== AgentApiFormat) return yield* new SnapshotFormatUnsupported({ format: envelope.format })
+  return {
+    logs: yield* toLogEntries(data.messages ?? []),
+    snapshot: true,
+    snapshot_at: stored.log_snapshot_created_at
+  }
+})

@@ -2,10 +2,15 @@
  * From a task row to the Task JSON of spec §4.1, including `current_state` (spec §5.2).
  */
 import type { AgentLifecycle, AppHealth, Task, TaskStateEntry, WorkspaceStatus } from "../Domain/Task.ts"
+import { zeroTime } from "../Domain/Time.ts"
 import { workspaceStatus } from "../Workspaces/WorkspaceStatus.ts"
 import type { TaskRow } from "./TaskRepo.ts"
 
-const epoch = new Date(0)
+/**
+ * Go's zero `time.Time` (0001-01-01T00:00:00Z): the `updated_at` of a task built from an empty workspace
+ * value (spec §3.1), and the initializing state's timestamp when there is no build.
+ */
+const goZeroTime = new Date(zeroTime)
 
 /** Coder's `deriveTaskCurrentState`. */
 export const currentState = (row: TaskRow, buildStatus: WorkspaceStatus | undefined): TaskStateEntry | null => {
@@ -24,7 +29,7 @@ export const currentState = (row: TaskRow, buildStatus: WorkspaceStatus | undefi
   }
   if (row.status !== "initializing") return null
   return {
-    timestamp: row.latest_build_created_at ?? epoch,
+    timestamp: row.latest_build_created_at ?? goZeroTime,
     state: "working",
     message: initializingMessage(buildStatus, row.workspace_agent_lifecycle_state, row.workspace_app_health),
     uri: ""
@@ -103,6 +108,6 @@ export const toTask = (row: TaskRow): Task => {
     status: row.status,
     current_state: currentState(row, buildStatus),
     created_at: row.created_at,
-    updated_at: row.workspace_updated_at ?? epoch
+    updated_at: row.workspace_updated_at ?? goZeroTime
   }
 }

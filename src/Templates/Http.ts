@@ -1,91 +1,79 @@
 /**
- * Handlers of the templates group (owners only).
+ * Handlers of the templates group (owners only). The owner check and the lookup of what the path names
+ * run in the endpoints' middleware before the body is read (src/Users/RequireOwner.ts,
+ * src/Templates/Params.ts); the handlers get the row as `CurrentOrganization` / `CurrentTemplate`.
  */
-import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
 import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
 import { Api } from "../Api.ts"
-import { CurrentUser } from "../Domain/Actor.ts"
-import { BadRequest, Conflict, resourceNotFound } from "../Domain/CoderError.ts"
+import { Conflict, validationFailed } from "../Domain/CoderError.ts"
 import { nameInvalidReason } from "../Domain/Name.ts"
-import { CreateTemplateRequest, CreateTemplateVersionRequest } from "../Domain/Template.ts"
-import { isCanonicalUuid } from "../Domain/Uuid.ts"
-import { readJsonAs, withBody } from "../Http/Body.ts"
-import { edge } from "../Http/Edge.ts"
-import { forbidden, invalidJson, validationFailed } from "../Http/Responses.ts"
-import { UserRepo } from "../Users/UserRepo.ts"
+import { CurrentTemplate } from "../Domain/Template.ts"
+import { CurrentOrganization } from "../Domain/User.ts"
 import { TemplateRepo } from "./TemplateRepo.ts"
 
-const requireOwner = Effect.flatMap(CurrentUser, (actor) => actor.role === "owner" ? Effect.void : forbidden())
-
-export const TemplatesHandlers = HttpApiBuilder.group(Api, "templates", (handlers) =>
-  Effect.gen(function*() {
+export const TemplatesHandlers = HttpApiBuilder.group(
+  Api,
+  "templates",
+  Effect.fn(function*(handlers) {
     const templates = yield* TemplateRepo
-    const users = yield* UserRepo
 
     return handlers
-      .handleRaw("create", ({ path, request }) =>
-        Effect.gen(function*() {
-          yield* requireOwner
-          const organization = yield* users.findOrganization(path.organization)
-          if (organization === undefined) {
-            return yield* new BadRequest({
-              message: `Organization ${JSON.stringify(path.organization)} does not exist.`
-            })
+      .handle(
+        "create",
+        Effect.fn("Templates.create")(function*({ payload }) {
+          const organization = yield* CurrentOrganization
+          const invalidName = nameInvalidReason(payload.name)
+          if (invalidName !== undefined) {
+            return yield* validationFailed([{
+              field: "name",
+              detail: `Validation failed for tag "template_name" with value: ${
+                JSON.stringify(payload.name)
+              }: ${invalidName}`
+            }])
           }
-          return yield* withBody(readJsonAs(request, CreateTemplateRequest), invalidJson, (body) =>
-            Effect.gen(function*() {
-              const invalidName = nameInvalidReason(body.name)
-              if (invalidName !== undefined) {
-                return yield* validationFailed([{
-                  field: "name",
-                  detail: `Validation failed for tag "template_name" with value: ${
-                    JSON.stringify(body.name)
-                  }: ${invalidName}`
-                }])
-              }
-              return yield* templates.create({
-                id: randomUUID(),
-                versionId: randomUUID(),
-                organizationId: organization.id,
-                name: body.name,
-                displayName: body.display_name ?? "",
-                icon: body.icon ?? "",
-                createdAt: new Date(yield* Clock.currentTimeMillis),
-                version: {
-                  hasAiTask: body.has_ai_task ?? true,
-                  appUrl: body.app_url ?? "",
-                  agentCommand: body.agent_command ?? ""
-                }
-              }).pipe(
-                Effect.catchTag(
-                  "TemplateNameTaken",
-                  () => new Conflict({ message: `Template with name ${JSON.stringify(body.name)} already exists.` })
+          return yield* templates.create({
+            id: randomUUID(),
+            versionId: randomUUID(),
+            organizationId: organization.id,
+            name: payload.name,
+            displayName: payload.display_name ?? "",
+            icon: payload.icon ?? "",
+            createdAt: new Date(yield* Clock.currentTimeMillis),
+            version: {
+              hasAiTask: payload.has_ai_task ?? true,
+              appUrl: payload.app_url ?? "",
+              agentCommand: payload.agent_command ?? ""
+            }
+          }).pipe(
+            Effect.catchTag(
+              "TemplateNameTaken",
+              () =>
+                Effect.fail(
+                  new Conflict({ message: `Template with name ${JSON.stringify(payload.name)} already exists.` })
                 )
-              )
-            }))
-        }).pipe(edge))
-      .handleRaw("createVersion", ({ path, request }) =>
-        Effect.gen(function*() {
-          yield* requireOwner
-          const template = isCanonicalUuid(path.template)
-            ? yield* templates.findById(path.template.toLowerCase())
-            : undefined
-          if (template === undefined) return yield* resourceNotFound()
-          return yield* withBody(readJsonAs(request, CreateTemplateVersionRequest), invalidJson, (body) =>
-            Effect.gen(function*() {
-              return yield* templates.addVersion({
-                id: randomUUID(),
-                templateId: template.id,
-                organizationId: template.organization_id,
-                hasAiTask: body.has_ai_task ?? true,
-                appUrl: body.app_url ?? "",
-                agentCommand: body.agent_command ?? "",
-                activate: body.activate ?? false,
-                createdAt: new Date(yield* Clock.currentTimeMillis)
-              })
-            }))
-        }).pipe(edge))
-  })).pipe(Layer.provide([TemplateRepo.Default, UserRepo.Default]))
+            )
+          )
+        })
+      )
+      .handle(
+        "createVersion",
+        Effect.fn("Templates.createVersion")(function*({ payload }) {
+          const template = yield* CurrentTemplate
+          return yield* templates.addVersion({
+            id: randomUUID(),
+            templateId: template.id,
+            organizationId: template.organization_id,
+            hasAiTask: payload.has_ai_task ?? true,
+            appUrl: payload.app_url ?? "",
+            agentCommand: payload.agent_command ?? "",
+            activate: payload.activate ?? false,
+            createdAt: new Date(yield* Clock.currentTimeMillis)
+          })
+        })
+      )
+  })
+).pipe(Layer.provide(TemplateRepo.layer))

@@ -2,14 +2,13 @@
  * First start on an empty database: organization `default` and owner `admin`, whose session token is
  * `TASKD_BOOTSTRAP_TOKEN` when set, or a generated one that is printed once.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
-import * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import { type ApiKeyParts, generateApiKey, hashSecret, parseApiKey } from "../Auth/Tokens.ts"
 
@@ -18,13 +17,20 @@ const bootstrapKeyLifetimeMillis = 10 * 365 * 24 * 60 * 60 * 1000
 
 const bootstrapLock = 7_358_214_302
 
-const BootstrapToken = Config.option(Config.redacted("TASKD_BOOTSTRAP_TOKEN")).pipe(
-  Config.mapOrFail((token) => {
-    if (Option.isNone(token)) return Either.right(Option.none<ApiKeyParts>())
+/** The configured admin token, checked: a malformed one is a ConfigError that names the variable (not the value). */
+const BootstrapToken = Config.option(Config.Redacted("TASKD_BOOTSTRAP_TOKEN")).pipe(
+  Config.mapEffect((token) => {
+    if (Option.isNone(token)) return Effect.succeed(Option.none<ApiKeyParts>())
     const parsed = parseApiKey(Redacted.value(token.value))
     return "parts" in parsed
-      ? Either.right(Option.some(parsed.parts))
-      : Either.left(ConfigError.InvalidData([], `TASKD_BOOTSTRAP_TOKEN is not a Coder API key: ${parsed.error}`))
+      ? Effect.succeed(Option.some(parsed.parts))
+      : Effect.fail(
+        new Config.ConfigError(
+          new ConfigProvider.SourceError({
+            message: `TASKD_BOOTSTRAP_TOKEN is not a Coder API key: ${parsed.error}`
+          })
+        )
+      )
   })
 )
 
@@ -35,7 +41,7 @@ export interface BootstrapResult {
 }
 
 /** Creates the first organization and owner if there are no users yet. Safe when instances race. */
-export const bootstrap = Effect.gen(function*() {
+export const bootstrap: Effect.Effect<BootstrapResult, never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const configured = yield* BootstrapToken
   return yield* sql.withTransaction(Effect.gen(function*() {

@@ -24,29 +24,30 @@ const toActor = (user: User): UserActor => ({
 })
 
 /** The taskd user named `username`, created on first use. Needs a migrated, bootstrapped database. */
-export const ensureUser = (options: EnsureUserOptions): Effect.Effect<UserActor, never, UserRepo> =>
-  Effect.gen(function*() {
-    const users = yield* UserRepo
-    const existing = yield* users.findByUsername(options.username)
-    if (existing !== undefined) return toActor(existing)
-    const organization = yield* users.defaultOrganization
-    if (organization === undefined) {
-      return yield* Effect.dieMessage("taskd has no organization yet: run the bootstrap first")
-    }
-    const created = yield* users.insert({
-      id: randomUUID(),
-      username: options.username,
-      email: options.email ?? `${options.username}@localhost`,
-      role: options.role ?? "member",
-      organizationId: organization.id,
-      createdAt: new Date(yield* Clock.currentTimeMillis)
-    }).pipe(
-      // Another request created it first.
-      Effect.catchTag("UsernameTaken", () =>
-        Effect.flatMap(
-          users.findByUsername(options.username),
-          (user) => user === undefined ? Effect.dieMessage("user vanished") : Effect.succeed(user)
-        ))
-    )
-    return toActor(created)
-  })
+export const ensureUser: (options: EnsureUserOptions) => Effect.Effect<UserActor, never, UserRepo> = Effect.fn(
+  "taskd.ensureUser"
+)(function*(options: EnsureUserOptions) {
+  const users = yield* UserRepo
+  const existing = yield* users.findByUsername(options.username)
+  if (existing !== undefined) return toActor(existing)
+  const organization = yield* users.defaultOrganization
+  if (organization === undefined) {
+    return yield* Effect.die(new Error("taskd has no organization yet: run the bootstrap first"))
+  }
+  const created = yield* users.insert({
+    id: randomUUID(),
+    username: options.username,
+    email: options.email ?? `${options.username}@localhost`,
+    role: options.role ?? "member",
+    organizationId: organization.id,
+    createdAt: new Date(yield* Clock.currentTimeMillis)
+  }).pipe(
+    // Another request created it first.
+    Effect.catchTag("UsernameTaken", () =>
+      Effect.flatMap(
+        users.findByUsername(options.username),
+        (user) => user === undefined ? Effect.die(new Error("user vanished")) : Effect.succeed(user)
+      ))
+  )
+  return toActor(created)
+})

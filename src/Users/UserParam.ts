@@ -8,8 +8,8 @@ import type { User } from "../Domain/User.ts"
 import { isCanonicalUuid } from "../Domain/Uuid.ts"
 import { UserRepo } from "./UserRepo.ts"
 
-export const resolveUserParam = (value: string, actor: UserActor): Effect.Effect<User, BadRequest, UserRepo> =>
-  Effect.gen(function*() {
+export const resolveUserParam: (value: string, actor: UserActor) => Effect.Effect<User, BadRequest, UserRepo> = Effect
+  .fnUntraced(function*(value: string, actor: UserActor) {
     const users = yield* UserRepo
     if (value === "") return yield* new BadRequest({ message: `"user" must be provided.` })
     const found = value === "me"
