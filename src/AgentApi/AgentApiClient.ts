@@ -5,24 +5,24 @@
  * timeout, a status other than 200, a body that does not decode) is one of the typed errors below, with a
  * one-line `detail`, and never a defect.
  *
- * The client runs on @effect/platform's `HttpClient`, so a host can route it elsewhere (a tunnel to the
+ * The client runs on Effect's `HttpClient` (`effect/http`), so a host can route it elsewhere (a tunnel to the
  * workspace agent, say) by providing its own `HttpClient` to `layerHttpClient`, or replace the whole service.
+ * The default transport is undici (`@effect/platform-node`'s `NodeHttpClient`), on Node and on Deno.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as Undici from "@effect/platform-node/Undici"
-import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientError from "effect/http/HttpClientError"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Layer from "effect/Layer"
-import * as ParseResult from "effect/ParseResult"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { MessagesResponse, PostMessageRequest, PostMessageResponse, StatusResponse } from "../Domain/AgentApi.ts"
+import { formatIssues } from "../Domain/SchemaIssues.ts"
 
 /** The client call that failed; the server picks its 502 message from it. */
 export type AgentApiOperation = "messages" | "status" | "sendMessage"
@@ -74,20 +74,20 @@ export class AgentApiRequestError extends Data.TaggedError("AgentApiRequestError
 
 export type AgentApiError = AgentApiInvalidUrl | AgentApiUnsupportedScheme | AgentApiRequestError
 
-export class AgentApiClient extends Context.Tag("taskd/AgentApiClient")<AgentApiClient, {
+export class AgentApiClient extends Context.Service<AgentApiClient, {
   /** `GET /messages`: the conversation so far. */
   readonly messages: (url: string) => Effect.Effect<MessagesResponse, AgentApiError>
   /** `GET /status`: "stable" when the agent waits for input, "running" while it works. */
   readonly status: (url: string) => Effect.Effect<StatusResponse, AgentApiError>
   /** `POST /message` with `{"content": content, "type": "user"}`; returns agentapi's `{"ok": bool}` as sent. */
   readonly sendMessage: (url: string, content: string) => Effect.Effect<PostMessageResponse, AgentApiError>
-}>() {}
+}>()("taskd/AgentApiClient") {}
 
 export interface Timeouts {
   /** Establishing the TCP connection (default transport only). Default 5 s. */
-  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly connectTimeout?: Duration.Input | undefined
   /** The whole exchange, from sending the request to the last byte of the body. Default 30 s. */
-  readonly requestTimeout?: Duration.DurationInput | undefined
+  readonly requestTimeout?: Duration.Input | undefined
 }
 
 export const defaultConnectTimeout = Duration.seconds(5)
@@ -127,11 +127,6 @@ const isConnectTimeout = (cause: unknown): boolean => {
   return false
 }
 
-const issues = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message)
-    .join("; ")
-
 /** Checks the base URL and appends `path` to it (keeping any path prefix, dropping query and fragment). */
 export const endpointUrl = (
   operation: AgentApiOperation,
@@ -164,9 +159,11 @@ export const endpointUrl = (
   return Effect.succeed(`${parsed.origin}${parsed.pathname.replace(/\/+$/, "")}${path}`)
 }
 
-const decodeJson = <A, I>(schema: Schema.Schema<A, I>) => {
-  const decode = Schema.decodeUnknownEither(schema, { errors: "all" })
-  return (text: string): { readonly ok: true; readonly value: A } | { readonly ok: false; readonly detail: string } => {
+type Decoded<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly detail: string }
+
+const decodeJson = <A>(schema: Schema.Decoder<A>) => {
+  const decode = Schema.decodeUnknownResult(schema, { errors: "all", reportInput: true })
+  return (text: string): Decoded<A> => {
     let json: unknown
     try {
       json = JSON.parse(text)
@@ -174,7 +171,9 @@ const decodeJson = <A, I>(schema: Schema.Schema<A, I>) => {
       return { ok: false, detail: `not JSON: ${describeCause(error)}` }
     }
     const decoded = decode(json)
-    return decoded._tag === "Right" ? { ok: true, value: decoded.right } : { ok: false, detail: issues(decoded.left) }
+    return Result.isSuccess(decoded)
+      ? { ok: true, value: decoded.success }
+      : { ok: false, detail: formatIssues(decoded.failure) }
   }
 }
 
@@ -186,17 +185,16 @@ const encodePostMessage = Schema.encodeSync(PostMessageRequest)
 /** The service on the `HttpClient` in context; the request timeout is enforced here, whatever the transport. */
 export const make = (options: Pick<Timeouts, "requestTimeout"> = {}) =>
   Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const requestTimeout = Duration.decode(options.requestTimeout ?? defaultRequestTimeout)
+    // Each exchange is scoped: an unread body (a status other than 200) is aborted, not left to the GC.
+    const client = HttpClient.withScope(yield* HttpClient.HttpClient)
+    const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? defaultRequestTimeout)
 
     const call = <A>(
       operation: AgentApiOperation,
       method: "GET" | "POST",
       baseUrl: string,
       path: string,
-      decode: (
-        text: string
-      ) => { readonly ok: true; readonly value: A } | { readonly ok: false; readonly detail: string },
+      decode: (text: string) => Decoded<A>,
       body?: string
     ): Effect.Effect<A, AgentApiError> =>
       Effect.flatMap(endpointUrl(operation, baseUrl, path), (url) => {
@@ -206,26 +204,25 @@ export const make = (options: Pick<Timeouts, "requestTimeout"> = {}) =>
         if (body !== undefined) request = HttpClientRequest.bodyText(request, body, "application/json")
 
         const exchange = client.execute(request).pipe(
-          Effect.flatMap((response): Effect.Effect<string, HttpClientError.ResponseError | AgentApiRequestError> =>
+          Effect.flatMap((response): Effect.Effect<string, HttpClientError.HttpClientError | AgentApiRequestError> =>
             response.status === 200
               ? response.text
               : Effect.fail(fail("Status", `status ${response.status}`, response.status))
           ),
           Effect.scoped,
-          Effect.catchTags({
-            RequestError: (error) =>
-              Effect.fail(
-                isConnectTimeout(error.cause)
-                  ? fail("Transport", `connect timed out: ${describeCause(error.cause)}`)
-                  : fail("Transport", describeCause(error.cause ?? error))
-              ),
-            ResponseError: (error) => Effect.fail(fail("Transport", describeCause(error.cause ?? error)))
+          Effect.catchTag("HttpClientError", ({ reason }) => {
+            const cause = reason.cause ?? reason
+            return Effect.fail(
+              isConnectTimeout(cause)
+                ? fail("Transport", `connect timed out: ${describeCause(cause)}`)
+                : fail("Transport", describeCause(cause))
+            )
           }),
           // A host's HttpClient (a tunnel) may die; the caller still gets a 502, not a crash.
-          Effect.catchAllDefect((defect) => Effect.fail(fail("Transport", describeCause(defect)))),
-          Effect.timeoutFail({
+          Effect.catchDefect((defect) => Effect.fail(fail("Transport", describeCause(defect)))),
+          Effect.timeoutOrElse({
             duration: requestTimeout,
-            onTimeout: () => fail("Timeout", `timed out after ${Duration.format(requestTimeout)}`)
+            orElse: () => Effect.fail(fail("Timeout", `timed out after ${Duration.format(requestTimeout)}`))
           })
         )
 
@@ -264,19 +261,9 @@ export const layerHttpClient = (
 export const transport = (
   options: Pick<Timeouts, "connectTimeout"> = {}
 ): Layer.Layer<HttpClient.HttpClient> =>
-  NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
-    Layer.provide(Layer.scoped(
-      NodeHttpClient.Dispatcher,
-      Effect.acquireRelease(
-        Effect.sync(() =>
-          new Undici.Agent({
-            connect: { timeout: Duration.toMillis(Duration.decode(options.connectTimeout ?? defaultConnectTimeout)) }
-          })
-        ),
-        (agent) => Effect.promise(() => agent.destroy()).pipe(Effect.ignore)
-      )
-    ))
-  )
+  NodeHttpClient.layerUndiciOptions({
+    connect: { timeout: Duration.toMillis(options.connectTimeout ?? defaultConnectTimeout) }
+  })
 
 /** The service on the default transport, with the given timeouts. */
 export const layerWith = (options: Timeouts = {}): Layer.Layer<AgentApiClient> =>
@@ -287,13 +274,13 @@ export const layerWith = (options: Timeouts = {}): Layer.Layer<AgentApiClient> =
  * `TASKD_AGENTAPI_CONNECT_TIMEOUT` (default 5 s), as Effect durations ("30 seconds", "500 millis").
  */
 export const TimeoutsConfig: Config.Config<
-  { readonly connectTimeout: Duration.Duration; requestTimeout: Duration.Duration }
+  { readonly connectTimeout: Duration.Duration; readonly requestTimeout: Duration.Duration }
 > = Config.all({
-  connectTimeout: Config.duration("TASKD_AGENTAPI_CONNECT_TIMEOUT").pipe(Config.withDefault(defaultConnectTimeout)),
-  requestTimeout: Config.duration("TASKD_AGENTAPI_TIMEOUT").pipe(Config.withDefault(defaultRequestTimeout))
+  connectTimeout: Config.Duration("TASKD_AGENTAPI_CONNECT_TIMEOUT").pipe(Config.withDefault(defaultConnectTimeout)),
+  requestTimeout: Config.Duration("TASKD_AGENTAPI_TIMEOUT").pipe(Config.withDefault(defaultRequestTimeout))
 })
 
 /** The default: the default transport, with the timeouts of `TimeoutsConfig`. */
-export const layer: Layer.Layer<AgentApiClient, ConfigError.ConfigError> = Layer.unwrapEffect(
+export const layer: Layer.Layer<AgentApiClient, Config.ConfigError> = Layer.unwrap(
   Effect.map(TimeoutsConfig, layerWith)
 )

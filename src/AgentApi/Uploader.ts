@@ -6,13 +6,13 @@
  * It runs while the workspace shuts down, so it never fails: every path ends in an `UploadOutcome`, and
  * what happened is logged.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
-import type { AgentApiError } from "./AgentApiClient.ts"
+import * as Result from "effect/Result"
 import { make as makeAgentApiClient } from "./AgentApiClient.ts"
 import { encodePayload, maxPayloadBytes, trimForSnapshot } from "./Trim.ts"
 
@@ -44,9 +44,9 @@ export interface UploadOptions {
   /** agentapi's base URL, default `http://localhost:<agentApiPort>`. */
   readonly agentApiUrl?: string | undefined
   /** Reading `/messages`, default 5 s. */
-  readonly fetchTimeout?: Duration.DurationInput | undefined
+  readonly fetchTimeout?: Duration.Input | undefined
   /** The upload, default 10 s. */
-  readonly postTimeout?: Duration.DurationInput | undefined
+  readonly postTimeout?: Duration.Input | undefined
 }
 
 /** The upload URL for a task on a deployment. */
@@ -88,10 +88,10 @@ const describeFailure = (error: unknown): string => {
 
 const post = (options: UploadOptions, body: string) =>
   Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
+    const client = HttpClient.withScope(yield* HttpClient.HttpClient)
     const url = snapshotUrl(options.agentUrl, options.taskId)
     const token = Redacted.isRedacted(options.agentToken) ? Redacted.value(options.agentToken) : options.agentToken
-    const timeout = Duration.decode(options.postTimeout ?? defaultPostTimeout)
+    const timeout = Duration.fromInputUnsafe(options.postTimeout ?? defaultPostTimeout)
     const request = HttpClientRequest.post(url).pipe(
       HttpClientRequest.setHeader("Coder-Session-Token", token),
       HttpClientRequest.bodyText(body, "application/json")
@@ -99,9 +99,12 @@ const post = (options: UploadOptions, body: string) =>
     return yield* client.execute(request).pipe(
       Effect.flatMap((response) => Effect.map(response.text, (text) => ({ status: response.status, text }))),
       Effect.scoped,
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => `timed out after ${Duration.format(timeout)}` }),
+      Effect.timeoutOrElse({
+        duration: timeout,
+        orElse: () => Effect.fail(`timed out after ${Duration.format(timeout)}`)
+      }),
       Effect.mapError((error) => `POST ${url}: ${typeof error === "string" ? error : describeFailure(error)}`),
-      Effect.catchAllDefect((defect) => Effect.fail(`POST ${url}: ${describeFailure(defect)}`))
+      Effect.catchDefect((defect) => Effect.fail(`POST ${url}: ${describeFailure(defect)}`))
     )
   })
 
@@ -118,18 +121,18 @@ export const uploadSnapshot = (options: UploadOptions): Effect.Effect<UploadOutc
     const agentApi = yield* makeAgentApiClient({ requestTimeout: options.fetchTimeout ?? defaultFetchTimeout })
     const agentApiUrl = options.agentApiUrl ?? `http://localhost:${options.agentApiPort ?? defaultAgentApiPort}`
 
-    const fetched = yield* Effect.either(agentApi.messages(agentApiUrl))
-    if (fetched._tag === "Left") {
-      const error: AgentApiError = fetched.left
+    const fetched = yield* Effect.result(agentApi.messages(agentApiUrl))
+    if (Result.isFailure(fetched)) {
+      const error = fetched.failure
       yield* Effect.logError(`Failed to read the conversation for the log snapshot: ${error.detail}`)
       return UploadOutcome.Failed({ reason: error.detail })
     }
-    if (fetched.right.messages.length === 0) {
+    if (fetched.success.messages.length === 0) {
       yield* Effect.logInfo("No messages for log snapshot.")
       return UploadOutcome.Skipped({ reason: "no messages" })
     }
 
-    const payload = trimForSnapshot(fetched.right)
+    const payload = trimForSnapshot(fetched.success)
     if (payload === undefined) {
       const reason = `the last message does not fit in ${maxPayloadBytes} bytes even truncated`
       yield* Effect.logError(`Log snapshot not uploaded: ${reason}.`)
@@ -138,12 +141,12 @@ export const uploadSnapshot = (options: UploadOptions): Effect.Effect<UploadOutc
     const body = encodePayload(payload)
     const bytes = new TextEncoder().encode(body).byteLength
 
-    const response = yield* Effect.either(post(options, body))
-    if (response._tag === "Left") {
-      yield* Effect.logError(`Failed to upload the log snapshot: ${response.left}`)
-      return UploadOutcome.Failed({ reason: response.left })
+    const response = yield* Effect.result(post(options, body))
+    if (Result.isFailure(response)) {
+      yield* Effect.logError(`Failed to upload the log snapshot: ${response.failure}`)
+      return UploadOutcome.Failed({ reason: response.failure })
     }
-    const { status, text } = response.right
+    const { status, text } = response.success
     if (status === 204) {
       yield* Effect.logInfo(`Log snapshot uploaded: ${payload.messages.length} messages, ${bytes} bytes.`)
       return UploadOutcome.Uploaded({ messages: payload.messages.length, bytes })
@@ -158,7 +161,7 @@ export const uploadSnapshot = (options: UploadOptions): Effect.Effect<UploadOutc
     return UploadOutcome.Failed({ reason })
   }).pipe(
     // The last guard: a shutdown hook must not crash, whatever a host's HttpClient does.
-    Effect.catchAllCause((cause) =>
+    Effect.catchCause((cause) =>
       Effect.as(
         Effect.logError("Log snapshot failed unexpectedly", cause),
         UploadOutcome.Failed({ reason: "unexpected failure; see the log" })

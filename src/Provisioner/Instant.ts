@@ -6,11 +6,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Provisioner } from "./Provisioner.ts"
 
-export const make: Provisioner["Type"] = {
+export const make: Provisioner["Service"] = Provisioner.of({
   appUrl: (spec) => Effect.succeed(spec.templateAppUrl),
   start: () => Effect.void,
   stop: () => Effect.void,
   stopAll: Effect.void
-}
+})
 
 export const layer = Layer.succeed(Provisioner, make)

@@ -5,11 +5,14 @@
  */
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
+import type { ConfigError } from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { generateAgentToken, hashSecret } from "../Auth/Tokens.ts"
@@ -17,12 +20,14 @@ import { type JobContext, JobRepo } from "./JobRepo.ts"
 import { Provisioner } from "./Provisioner.ts"
 
 /** Wakes the job runner of this instance after a build was queued. */
-export class JobSignal extends Context.Tag("taskd/JobSignal")<JobSignal, { readonly notify: Effect.Effect<void> }>() {}
+export class JobSignal
+  extends Context.Service<JobSignal, { readonly notify: Effect.Effect<void> }>()("taskd/JobSignal")
+{}
 
 export const JobRunnerConfig = Config.all({
-  workers: Config.integer("TASKD_JOB_WORKERS").pipe(Config.withDefault(4)),
-  poll: Config.duration("TASKD_JOB_POLL").pipe(Config.withDefault(Duration.seconds(1))),
-  staleAfter: Config.duration("TASKD_JOB_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60)))
+  workers: Config.Int("TASKD_JOB_WORKERS").pipe(Config.withDefault(4)),
+  poll: Config.Duration("TASKD_JOB_POLL").pipe(Config.withDefault(Duration.seconds(1))),
+  staleAfter: Config.Duration("TASKD_JOB_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60)))
 })
 
 /** The slug of the task app, as in Coder's test templates. */
@@ -70,26 +75,29 @@ export const make = Effect.gen(function*() {
       case "start":
         return start(job)
       case "stop":
-        return Effect.zipRight(
+        return Effect.andThen(
           provisioner.stop(job.workspaceId),
           Effect.flatMap(now, (at) => jobs.agentsOff(job.workspaceId, at))
         )
       case "delete":
-        return Effect.zipRight(
+        return Effect.andThen(
           provisioner.stop(job.workspaceId),
           Effect.flatMap(now, (at) => jobs.workspaceDeleted(job.workspaceId, at))
         )
     }
   }
 
+  /** Keeps the job claimed while it runs: a heartbeat every quarter of the takeover timeout, the first after one. */
   const heartbeat = (job: JobContext) =>
-    Effect.forever(Effect.zipRight(Effect.sleep(heartbeatEvery), jobs.heartbeat(job.jobId, workerId)))
+    Effect.schedule(jobs.heartbeat(job.jobId, workerId), Schedule.spaced(heartbeatEvery)).pipe(
+      Effect.andThen(Effect.never)
+    )
 
   const run = (job: JobContext) =>
     execute(job).pipe(
       Effect.matchEffect({
         onFailure: (error) =>
-          Effect.zipRight(
+          Effect.andThen(
             Effect.logWarning(`${job.transition} build failed: ${error.reason}`),
             jobs.complete(job.jobId, workerId, { error: error.reason })
           ),
@@ -99,24 +107,37 @@ export const make = Effect.gen(function*() {
       Effect.annotateLogs({ job_id: job.jobId, workspace_id: job.workspaceId, task_id: job.taskId ?? "" })
     )
 
-  /** One worker: run jobs while there are any, then wait for a signal or the poll interval. */
-  const worker = Effect.gen(function*() {
+  /** One round: run a job if there is one, else wait for a signal or the poll interval. */
+  const round = Effect.gen(function*() {
     const job = yield* jobs.acquire(workerId, staleSeconds)
     if (job !== undefined) return yield* run(job)
     yield* Effect.raceFirst(Queue.take(wakeup), Effect.sleep(config.poll))
-  }).pipe(
-    Effect.catchAllCause((cause) =>
-      Effect.zipRight(Effect.logError("job runner error", cause), Effect.sleep(config.poll))
-    ),
+  })
+
+  /**
+   * One worker: rounds forever. A round that fails or dies (the database is away) is logged and retried
+   * after the poll interval.
+   */
+  const worker = round.pipe(
+    Effect.sandbox,
+    Effect.tapError((cause) => Effect.logError("job runner error", cause)),
+    Effect.retry(Schedule.spaced(config.poll)),
     Effect.forever
   )
 
   // Polling and heartbeats are infrastructure timing: they follow the wall clock even when the handlers
   // run on a test clock.
-  const wallClock = Clock.make()
-  for (let i = 0; i < config.workers; i++) yield* Effect.forkScoped(Effect.withClock(worker, wallClock))
-  return { notify: Effect.asVoid(Queue.offer(wakeup, undefined)) }
+  const wallClock = Clock.Clock.defaultValue()
+  for (let i = 0; i < config.workers; i++) {
+    yield* Effect.forkScoped(Effect.provideService(worker, Clock.Clock, wallClock))
+  }
+  return JobSignal.of({ notify: Effect.asVoid(Queue.offer(wakeup, undefined)) })
 })
 
+/** The job runner of this instance without its repository; provides the JobSignal the handlers use. */
+export const layerNoDeps: Layer.Layer<JobSignal, ConfigError, JobRepo | Provisioner> = Layer.effect(JobSignal, make)
+
 /** The job runner of this instance; provides the JobSignal the handlers use. */
-export const layer = Layer.scoped(JobSignal, make).pipe(Layer.provide(JobRepo.Default))
+export const layer: Layer.Layer<JobSignal, ConfigError, SqlClient.SqlClient | Provisioner> = layerNoDeps.pipe(
+  Layer.provide(JobRepo.layer)
+)

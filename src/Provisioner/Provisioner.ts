@@ -25,7 +25,7 @@ export interface WorkspaceSpec {
 
 export class ProvisionFailed extends Data.TaggedError("ProvisionFailed")<{ readonly reason: string }> {}
 
-export class Provisioner extends Context.Tag("taskd/Provisioner")<Provisioner, {
+export class Provisioner extends Context.Service<Provisioner, {
   /** Where the task app will listen; decided before the workspace starts, so the agent can read it at once. */
   readonly appUrl: (spec: WorkspaceSpec) => Effect.Effect<string, ProvisionFailed>
   /** Starts the workspace. Returns once it is running (not when the agent is ready). */
@@ -37,4 +37,4 @@ export class Provisioner extends Context.Tag("taskd/Provisioner")<Provisioner, {
    * still answers, so agents can upload their snapshots on the way out.
    */
   readonly stopAll: Effect.Effect<void>
-}>() {}
+}>()("taskd/Provisioner") {}
