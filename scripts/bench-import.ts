@@ -1,13 +1,13 @@
 /**
  * Imports N generated snapshot records (default 20,000) and prints the rate and the peak RSS.
  *
- *   node --import tsx scripts/bench-import.ts [N] [batch-size]
+ *   node scripts/bench-import.ts [N] [batch-size]
  *
  * Uses DATABASE_URL when set (creating N tasks there), otherwise a fresh in-memory PGlite.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Database from "../src/Database/Database.ts"

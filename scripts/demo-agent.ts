@@ -4,14 +4,14 @@
  * status) and uploads its conversation snapshot when it is stopped (SIGTERM).
  *
  * The local process provisioner runs it as a template's `agent_command`:
- *   node --import tsx scripts/demo-agent.ts
+ *   node scripts/demo-agent.ts
  * with CODER_AGENT_URL, CODER_AGENT_TOKEN, CODER_TASK_ID, CODER_TASK_PROMPT and AGENTAPI_PORT set.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Effect from "effect/Effect"
+import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { uploadSnapshot } from "../src/AgentApi/Uploader.ts"
-import { makeClient } from "../src/Client.ts"
+import { type Client, makeClient } from "../src/Client.ts"
 import type { Message } from "../src/Domain/AgentApi.ts"
 import { formatTime } from "../src/Domain/Time.ts"
 
@@ -36,7 +36,7 @@ const messages: Array<Message> = []
 let status: "stable" | "running" = "stable"
 
 const run = <A, E>(effect: Effect.Effect<A, E, never>) => Effect.runPromise(effect)
-const withClient = <A, E>(f: (client: Effect.Effect.Success<ReturnType<typeof makeClient>>) => Effect.Effect<A, E>) =>
+const withClient = <A, E>(f: (client: Client) => Effect.Effect<A, E>) =>
   run(
     Effect.flatMap(makeClient({ baseUrl: agentUrl, token: agentToken }), f).pipe(Effect.provide(FetchHttpClient.layer))
   )

@@ -7,7 +7,7 @@
  *
  * Prints `ok - ...` / `not ok - ...` per check and ends with `smoke: N passed, N failed`.
  *
- * The servers run under Deno; this harness runs under Node (`node --import tsx`), because a Deno child
+ * The servers run under Deno; this harness runs under Node (`node scripts/deno-smoke.ts`), because a Deno child
  * spawned through Deno's node:child_process was seen dying of SIGTERM instead of handling it (exit code
  * null), while the same server run from a shell or from Node exits 0.
  */

@@ -1,17 +1,18 @@
 /**
  * taskd as a library: the Coder Tasks API declaration, its schemas and errors, the typed client, and
- * taskd itself as layers a host application mounts into its own `HttpLayerRouter` (or as a fetch-style
- * `(Request) => Promise<Response>`), built from replaceable parts.
+ * taskd itself as layers a host application mounts into its own `HttpRouter` (effect/http/HttpRouter),
+ * or as a fetch-style `(Request) => Promise<Response>`, built from replaceable parts.
  *
  * ```ts
  * import * as Taskd from "taskd"
- * HttpLayerRouter.serve(Layer.mergeAll(MyRoutes, Taskd.layer({ tokenAuth: MyAuth }))).pipe(
+ * HttpRouter.serve(Layer.mergeAll(MyRoutes, Taskd.layer({ tokenAuth: MyAuth }))).pipe(
  *   Layer.provide(Taskd.migrated(MySqlClient)), ...)
  * ```
  *
- * Mounted anywhere, taskd behaves as the standalone server does: the 64 KiB snapshot cap is enforced while
- * the body streams, errors are Coder's `{"message","detail"?,"validations"?}` bodies, and every status is
- * the same; all of that lives inside the handlers, not in server-level middleware.
+ * Mounted anywhere, taskd behaves as the standalone server does: the 64 KiB body cap is enforced while the
+ * body streams, JSON is read the way Coder's Go server reads it, errors are Coder's
+ * `{"message","detail"?,"validations"?}` bodies, and every status is the same; all of that lives in the
+ * middleware and codecs that travel with taskd's groups, not in server-level middleware.
  */
 
 // The API declaration (groups, authentication middlewares) and the OpenAPI document derived from it.
@@ -43,7 +44,6 @@ export * from "./Domain/User.ts"
 export { type Client, type ClientOptions, makeClient } from "./Client.ts"
 
 // taskd from parts: layers for a host's router, the docs, the web handler, the standalone server.
-export { layer as serverLayer } from "./Server.ts"
 export {
   DefaultTokenAuth,
   docs,
@@ -55,10 +55,11 @@ export {
   openApiPath,
   type Parts,
   routes,
+  serverLayer,
   services,
   type WebHandler,
   webHandler
-} from "./Taskd.ts"
+} from "./Server.ts"
 
 // The replaceable parts and their defaults.
 export {

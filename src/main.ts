@@ -1,12 +1,13 @@
 /**
- * The taskd command line: `serve`, `migrate` and the admin commands.
+ * The taskd command line: `serve`, `migrate`, the admin commands, snapshots and the agent's commands.
  */
-import * as Command from "@effect/cli/Command"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import * as Command from "effect/cli/Command"
 import * as Effect from "effect/Effect"
 import * as Admin from "./Cli/Admin.ts"
 import { agent } from "./Cli/Agent.ts"
+import { teardown } from "./Cli/Output.ts"
 import { migrateCommand, serve } from "./Cli/Serve.ts"
 import * as Snapshots from "./Cli/Snapshots.ts"
 
@@ -23,9 +24,7 @@ const taskd = Command.make("taskd").pipe(
   ])
 )
 
-const cli = Command.run(taskd, { name: "taskd", version: "0.1.0" })
-
-cli(process.argv).pipe(
-  Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: false, teardown: Snapshots.teardown })
+Command.run(taskd, { version: "0.1.0" }).pipe(
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain({ teardown })
 )

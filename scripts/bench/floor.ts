@@ -1,14 +1,15 @@
 /**
  * The floor: the snapshot upload on plain node:http and pg, doing the same work as taskd and no more.
- * The agent token hash lookup (taskd's query), the task/workspace check, the body read with the 64 KiB
- * cap, JSON decode with type checks and re-encode, and taskd's upsert statement.
+ * The checks in taskd's order (token and task id formats, then the agent of the token hash and the task
+ * in taskd's one statement), the body read with the 64 KiB cap, JSON decode with type checks and
+ * re-encode, and taskd's upsert statement.
  *
- *   DATABASE_URL=... PORT=... [POOL=10] node --import tsx scripts/bench/floor.ts
+ *   DATABASE_URL=... PORT=... [POOL=10] node scripts/bench/floor.ts
  */
 import { createHash } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import pg from "pg"
-import { authQuery, taskQuery, upsertQuery } from "./statements.ts"
+import { authorizeUploadQuery, upsertQuery } from "./statements.ts"
 
 const pool = new pg.Pool({
   connectionString: process.env["DATABASE_URL"],
@@ -76,14 +77,15 @@ const handle = async (req: IncomingMessage, res: ServerResponse) => {
   if (typeof token !== "string" || !uuid.test(token)) {
     return send(res, 401, { message: "Workspace agent token invalid." })
   }
-  const hash = createHash("sha256").update(token.toLowerCase()).digest()
-  const agent = (await pool.query(authQuery, [hash])).rows[0] as { workspaceId: string } | undefined
-  if (agent === undefined) return send(res, 401, { message: "Workspace agent not authorized." })
   const taskId = match[1]!.toLowerCase()
   if (!uuid.test(taskId)) return send(res, 400, { message: "Invalid task ID format." })
   if (url.searchParams.get("format") !== "agentapi") return send(res, 400, { message: "Invalid format parameter." })
-  const task = (await pool.query(taskQuery, [taskId])).rows[0] as { id: string; workspace_id: string } | undefined
-  if (task === undefined || task.workspace_id !== agent.workspaceId) return send(res, 404, { message: "not found" })
+  const hash = createHash("sha256").update(token.toLowerCase()).digest()
+  const agent = (await pool.query(authorizeUploadQuery, [hash, taskId])).rows[0] as
+    | { workspaceId: string; taskLive: boolean; taskWorkspaceId: string | null }
+    | undefined
+  if (agent === undefined) return send(res, 401, { message: "Workspace agent not authorized." })
+  if (!agent.taskLive || agent.taskWorkspaceId !== agent.workspaceId) return send(res, 404, { message: "not found" })
   const bytes = await readBody(req)
   if (bytes === undefined) {
     res.setHeader("connection", "close")
@@ -95,8 +97,8 @@ const handle = async (req: IncomingMessage, res: ServerResponse) => {
   } catch (error) {
     return send(res, 400, { message: "Failed to decode request payload.", detail: String(error) })
   }
-  const stored = await pool.query(upsertQuery, [envelope, new Date(), task.id])
-  if (stored.rows[0]?.live !== true) return send(res, 404, { message: "not found" })
+  const stored = await pool.query(upsertQuery, [taskId, envelope, new Date()])
+  if (stored.rows[0]?.stored !== true) return send(res, 404, { message: "not found" })
   send(res, 204)
 }
 

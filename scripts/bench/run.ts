@@ -374,7 +374,7 @@ const bareUpsert = async (databaseUrl: string, bytes: number): Promise<Measured>
     await Promise.all(Array.from({ length: Seed.uploadTasks }, async (_, k) => {
       while (Date.now() < end) {
         const started = performance.now()
-        await pool.query(upsertQuery, [envelopes[k]!, new Date(), Seed.taskId(k + 1)])
+        await pool.query(upsertQuery, [Seed.taskId(k + 1), envelopes[k]!, new Date()])
         latencies.push(performance.now() - started)
       }
     }))

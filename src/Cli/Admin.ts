@@ -1,28 +1,29 @@
 /**
  * Admin commands: they talk to a running taskd through the client derived from the HttpApi.
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { type Client, makeClient } from "../Client.ts"
+import { describeError, setExitCode } from "./Output.ts"
 
 const connection = {
-  url: Options.text("url").pipe(
-    Options.withDescription("taskd's base URL (TASKD_URL)."),
-    Options.withFallbackConfig(Config.string("TASKD_URL")),
-    Options.withDefault("http://127.0.0.1:8080")
+  url: Flag.String("url").pipe(
+    Flag.withDescription("taskd's base URL (TASKD_URL)."),
+    Flag.withFallbackConfig(Config.String("TASKD_URL")),
+    Flag.withDefault("http://127.0.0.1:8080")
   ),
-  token: Options.redacted("token").pipe(
-    Options.withDescription("A session token (TASKD_TOKEN)."),
-    Options.withFallbackConfig(Config.redacted("TASKD_TOKEN"))
+  token: Flag.Redacted("token").pipe(
+    Flag.withDescription("A session token (TASKD_TOKEN)."),
+    Flag.withFallbackConfig(Config.Redacted("TASKD_TOKEN"))
   ),
-  json: Options.boolean("json").pipe(Options.withDescription("Print the response as JSON."))
+  json: Flag.Boolean("json").pipe(Flag.withDescription("Print the response as JSON."), Flag.withDefault(false))
 }
 
 interface Connection {
@@ -32,9 +33,9 @@ interface Connection {
 }
 
 /** Runs `f` with a client, and turns a Coder error into one readable line and exit code 1. */
-const withClient = <A>(
+const withClient = <A, E>(
   options: Connection,
-  f: (client: Client) => Effect.Effect<A, unknown>,
+  f: (client: Client) => Effect.Effect<A, E>,
   show: (value: A) => string
 ) =>
   Effect.gen(function*() {
@@ -43,31 +44,19 @@ const withClient = <A>(
     yield* Console.log(options.json ? JSON.stringify(value, null, 2) : show(value))
   }).pipe(
     Effect.provide(FetchHttpClient.layer),
-    Effect.catchAll((error) =>
-      Effect.flatMap(
-        Console.error(describe(error)),
-        () => Effect.sync(() => process.exitCode = 1)
-      )
-    )
+    Effect.catch((error) => Effect.andThen(Console.error(`error: ${describeError(error)}`), setExitCode(1)))
   )
 
-const describe = (error: unknown): string => {
-  if (typeof error === "object" && error !== null && "message" in error) {
-    const detail = "detail" in error && typeof error.detail === "string" ? ` (${error.detail})` : ""
-    const validations = "validations" in error && Array.isArray(error.validations)
-      ? error.validations.map((v: { field: string; detail: string }) => `\n  ${v.field}: ${v.detail}`).join("")
-      : ""
-    return `error: ${String(error.message)}${detail}${validations}`
-  }
-  return `error: ${String(error)}`
-}
+/** `{ key: value }` when the option is set, `{}` when not (the payloads' optional fields are absent, not undefined). */
+const field = <K extends string, A>(key: K, option: Option.Option<A>): { readonly [P in K]?: A } =>
+  Option.match(option, { onNone: () => ({}), onSome: (value) => ({ [key]: value }) as { readonly [P in K]: A } })
 
 const usersCreate = Command.make("create", {
   ...connection,
-  username: Options.text("username"),
-  email: Options.text("email"),
-  role: Options.choice("role", ["owner", "member"]).pipe(Options.withDefault("member" as const)),
-  organization: Options.text("organization").pipe(Options.optional)
+  username: Flag.String("username"),
+  email: Flag.String("email"),
+  role: Flag.Literals("role", ["owner", "member"]).pipe(Flag.withDefault("member" as const)),
+  organization: Flag.String("organization").pipe(Flag.optional)
 }, (options) =>
   withClient(
     options,
@@ -77,7 +66,7 @@ const usersCreate = Command.make("create", {
           username: options.username,
           email: options.email,
           role: options.role,
-          ...Option.match(options.organization, { onNone: () => ({}), onSome: (organization) => ({ organization }) })
+          ...field("organization", options.organization)
         }
       }),
     (user) => `Created ${user.roles.join(",")} ${user.username} (${user.id}).`
@@ -85,47 +74,56 @@ const usersCreate = Command.make("create", {
 
 const tokensCreate = Command.make("create", {
   ...connection,
-  user: Args.text({ name: "user" }).pipe(Args.withDescription("me, a user id or a username"))
+  user: Argument.String("user").pipe(Argument.withDescription("me, a user id or a username"))
 }, (options) =>
   withClient(
     options,
-    (client) => client.users.createApiKey({ path: { user: options.user } }),
+    (client) => client.users.createApiKey({ params: { user: options.user } }),
     (response) => response.key
   )).pipe(Command.withDescription("Create an API key for a user and print it."))
 
 const templatesCreate = Command.make("create", {
   ...connection,
-  name: Args.text({ name: "name" }),
-  organization: Options.text("organization").pipe(Options.withDefault("default")),
-  displayName: Options.text("display-name").pipe(Options.optional),
-  icon: Options.text("icon").pipe(Options.optional),
-  noAiTask: Options.boolean("no-ai-task").pipe(Options.withDescription("The template has no coder_ai_task.")),
-  appUrl: Options.text("app-url").pipe(Options.optional, Options.withDescription("The task app's agentapi URL.")),
-  agentCommand: Options.text("agent-command").pipe(
-    Options.optional,
-    Options.withDescription("A command to run as the workspace (local process provisioner).")
+  name: Argument.String("name"),
+  organization: Flag.String("organization").pipe(Flag.withDefault("default")),
+  displayName: Flag.String("display-name").pipe(Flag.optional),
+  icon: Flag.String("icon").pipe(Flag.optional),
+  noAiTask: Flag.Boolean("no-ai-task").pipe(
+    Flag.withDescription("The template has no coder_ai_task."),
+    Flag.withDefault(false)
+  ),
+  appUrl: Flag.String("app-url").pipe(Flag.withDescription("The task app's agentapi URL."), Flag.optional),
+  agentCommand: Flag.String("agent-command").pipe(
+    Flag.withDescription("A command to run as the workspace (local process provisioner)."),
+    Flag.optional
   )
 }, (options) =>
   withClient(
     options,
     (client) =>
       client.templates.create({
-        path: { organization: options.organization },
+        params: { organization: options.organization },
         payload: {
           name: options.name,
           has_ai_task: !options.noAiTask,
-          ...Option.match(options.displayName, { onNone: () => ({}), onSome: (display_name) => ({ display_name }) }),
-          ...Option.match(options.icon, { onNone: () => ({}), onSome: (icon) => ({ icon }) }),
-          ...Option.match(options.appUrl, { onNone: () => ({}), onSome: (app_url) => ({ app_url }) }),
-          ...Option.match(options.agentCommand, {
-            onNone: () => ({}),
-            onSome: (agent_command) => ({ agent_command })
-          })
+          ...field("display_name", options.displayName),
+          ...field("icon", options.icon),
+          ...field("app_url", options.appUrl),
+          ...field("agent_command", options.agentCommand)
         }
       }),
     (template) => `Created template ${template.name} (${template.id}); active version ${template.active_version_id}.`
   )).pipe(Command.withDescription("Create a template with its first version (owners only)."))
 
-export const users = Command.make("users").pipe(Command.withSubcommands([usersCreate]))
-export const tokens = Command.make("tokens").pipe(Command.withSubcommands([tokensCreate]))
-export const templates = Command.make("templates").pipe(Command.withSubcommands([templatesCreate]))
+export const users = Command.make("users").pipe(
+  Command.withDescription("Manage users."),
+  Command.withSubcommands([usersCreate])
+)
+export const tokens = Command.make("tokens").pipe(
+  Command.withDescription("Manage API keys."),
+  Command.withSubcommands([tokensCreate])
+)
+export const templates = Command.make("templates").pipe(
+  Command.withDescription("Manage templates."),
+  Command.withSubcommands([templatesCreate])
+)

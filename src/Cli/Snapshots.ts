@@ -6,23 +6,28 @@
  * Exit codes of import: 0 when every record was stored or skipped by rule, 1 when some were invalid (or
  * named unknown tasks), 2 when the run itself failed, 130 when it was interrupted (the checkpoint given
  * to --resume lets it continue).
+ *
+ * Files, stdout, stderr and the terminal go through the platform's FileSystem, Path, Stdio and Terminal.
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as Cause from "effect/Cause"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FileSystem from "effect/FileSystem"
 import * as Option from "effect/Option"
+import * as Path from "effect/Path"
+import type * as PlatformError from "effect/PlatformError"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Stdio from "effect/Stdio"
 import * as Stream from "effect/Stream"
-import { closeSync, openSync, statSync, writeSync } from "node:fs"
-import * as Path from "node:path"
+import * as Terminal from "effect/Terminal"
 import * as Database from "../Database/Database.ts"
 import { Timestamp } from "../Domain/Time.ts"
 import * as Checkpoint from "../Snapshots/Checkpoint.ts"
@@ -38,35 +43,30 @@ import {
 } from "../Snapshots/Import.ts"
 import type { ConflictMode } from "../Snapshots/SnapshotRepo.ts"
 import { directoryFiles, directoryRecords, ndjsonFile, SourceError } from "../Snapshots/Sources.ts"
+import { describeError, setExitCode } from "./Output.ts"
 
-/** A teardown for NodeRuntime.runMain that keeps the exit code a command set, also when interrupted. */
-export const teardown = <E, A>(exit: Exit.Exit<E, A>, onExit: (code: number) => void) => {
-  const set = typeof process.exitCode === "number" ? process.exitCode : Number(process.exitCode ?? 0)
-  if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) onExit(set === 0 ? 1 : set)
-  else onExit(set)
-}
-
-const errorMessage = (error: unknown): string => {
-  if (typeof error === "object" && error !== null && "message" in error && typeof error.message === "string") {
-    return error.message
-  }
-  return String(error)
-}
+/** A platform error as the operating system put it (`ENOENT: no such file or directory, stat '...'`). */
+const platformMessage = (error: PlatformError.PlatformError) =>
+  error.reason.cause instanceof Error ? error.reason.cause.message : error.message
 
 /** Reports a failed run on stderr and sets exit code 2; an interruption passes through. */
 const failRun = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.catchAllCause(effect, (cause) => {
-    if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
-    const reason = Option.match(Cause.failureOption(cause), {
-      onSome: errorMessage,
+  Effect.catchCause(effect, (cause) => {
+    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+    const reason = Option.match(Cause.findErrorOption(cause), {
+      onSome: describeError,
       onNone: () => Cause.pretty(cause)
     })
-    return Effect.zipRight(Console.error(`error: ${reason}`), Effect.sync(() => process.exitCode = 2))
+    return Effect.andThen(Console.error(`error: ${reason}`), setExitCode(2))
   })
 
 const countsLine = (summary: ImportSummary) =>
   `read ${summary.read}, inserted ${summary.inserted}, updated ${summary.updated}, ` +
   `skipped ${summary.skipped}, invalid ${summary.invalid}`
+
+/** Writes `text` as it is (no newline added) to stderr. */
+const writeStderr = (text: string) =>
+  Effect.flatMap(Stdio.Stdio, (stdio) => Stream.run(Stream.succeed(text), stdio.stderr())).pipe(Effect.ignore)
 
 /** Where invalid records are reported: NDJSON in `--errors <file>`, otherwise one line each on stderr. */
 const errorSink = (path: Option.Option<string>, append: boolean) =>
@@ -80,20 +80,17 @@ const errorSink = (path: Option.Option<string>, append: boolean) =>
         )
       ),
     onSome: (file) =>
-      Effect.map(
-        Effect.acquireRelease(
-          Effect.try({
-            try: () => openSync(file, append ? "a" : "w"),
-            catch: (error) => new SourceError({ message: `cannot open ${file}: ${errorMessage(error)}` })
-          }),
-          (fd) => Effect.sync(() => closeSync(fd))
-        ),
-        (fd) => (record: InvalidRecord) =>
-          Effect.sync(() => {
-            const { location, ...rest } = record
-            writeSync(fd, JSON.stringify({ ...location, ...rest }) + "\n")
-          })
-      )
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const handle = yield* fs.open(file, { flag: append ? "a" : "w" }).pipe(
+          Effect.mapError((error) => new SourceError({ message: `cannot open ${file}: ${platformMessage(error)}` }))
+        )
+        const encoder = new TextEncoder()
+        return (record: InvalidRecord) => {
+          const { location, ...rest } = record
+          return handle.writeAll(encoder.encode(JSON.stringify({ ...location, ...rest }) + "\n")).pipe(Effect.orDie)
+        }
+      })
   })
 
 interface ProgressState {
@@ -101,7 +98,7 @@ interface ProgressState {
   readonly startedAt: number
   readonly startPosition: number
   /** Done and total, in the unit the source knows (bytes of a file, files of a directory). */
-  fraction: () => number | undefined
+  readonly fraction: () => number | undefined
 }
 
 const bar = (fraction: number, width = 30) => {
@@ -114,80 +111,96 @@ const rateOf = (state: ProgressState, now: number) => {
   return Math.round((state.progress.position - state.startPosition) / seconds)
 }
 
-/** A progress bar on a terminal; on a pipe, a JSON line every `intervalSeconds`. On stderr. */
-const showProgress = (state: ProgressState, intervalSeconds: number) => {
-  const tty = process.stderr.isTTY === true
-  const tick = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    Effect.sync(() => {
+/**
+ * A progress line on a terminal, redrawn in place (a carriage return and the line padded to the
+ * terminal's width); on a pipe, a JSON line every `intervalSeconds`. On stderr.
+ */
+const showProgress = (state: ProgressState, intervalSeconds: number) =>
+  Effect.gen(function*() {
+    const stdio = yield* Stdio.Stdio
+    const terminal = yield* Terminal.Terminal
+    const tty = yield* stdio.stderrIsTerminal
+    const width = Math.max(20, (yield* terminal.columns) || 80) - 1
+    const redraw = (line: string) => writeStderr(`\r${line.slice(0, width).padEnd(width)}\r`)
+    const tick = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const { summary } = state.progress
       const fraction = state.fraction()
-      if (tty) {
-        process.stderr.write(
-          `\r\x1b[K${fraction === undefined ? "" : `${bar(fraction)} `}${countsLine(summary)} (${rateOf(state, now)}/s)`
-        )
-      } else {
-        process.stderr.write(
-          JSON.stringify({
-            progress: summary,
-            ...(fraction === undefined ? {} : { fraction: Math.round(fraction * 1000) / 1000 }),
-            records_per_second: rateOf(state, now),
-            elapsed_seconds: Math.round((now - state.startedAt) / 100) / 10
-          }) + "\n"
-        )
-      }
-    }))
-  const every = Duration.millis(tty ? 250 : Math.max(0.1, intervalSeconds) * 1000)
-  const done = tty ? Effect.sync(() => process.stderr.write("\r\x1b[K")) : Effect.void
-  return Effect.forkScoped(
-    Effect.onInterrupt(
-      Effect.repeat(Effect.delay(tick, every), Schedule.forever),
-      () => done
+      const counts = `${countsLine(summary)} (${rateOf(state, now)}/s)`
+      // The bar gives way to the counts on a narrow terminal.
+      const barWidth = Math.min(30, width - counts.length - 8)
+      return tty
+        ? redraw(`${fraction === undefined || barWidth < 10 ? "" : `${bar(fraction, barWidth)} `}${counts}`)
+        : Console.error(JSON.stringify({
+          progress: summary,
+          ...(fraction === undefined ? {} : { fraction: Math.round(fraction * 1000) / 1000 }),
+          records_per_second: rateOf(state, now),
+          elapsed_seconds: Math.round((now - state.startedAt) / 100) / 10
+        }))
+    })
+    const every = Duration.millis(tty ? 250 : Math.max(0.1, intervalSeconds) * 1000)
+    return yield* Effect.forkScoped(
+      Effect.onInterrupt(
+        Effect.repeat(Effect.delay(tick, every), Schedule.forever),
+        () => tty ? redraw("") : Effect.void
+      )
     )
-  )
-}
+  })
 
 const importOptions = {
-  source: Args.text({ name: "source" }).pipe(
-    Args.withDescription("An NDJSON file, a directory of <task_id>.json agentapi payloads, or - for stdin.")
+  source: Argument.String("source").pipe(
+    Argument.withDescription("An NDJSON file, a directory of <task_id>.json agentapi payloads, or - for stdin.")
   ),
-  noTrim: Options.boolean("no-trim").pipe(
-    Options.withDescription("Store payloads as given, without the uploader's 10-message/64 KiB trimming.")
+  noTrim: Flag.Boolean("no-trim").pipe(
+    Flag.withDescription("Store payloads as given, without the uploader's 10-message/64 KiB trimming."),
+    Flag.withDefault(false)
   ),
-  onlyMissing: Options.boolean("only-missing").pipe(
-    Options.withDescription("Never replace a stored snapshot.")
+  onlyMissing: Flag.Boolean("only-missing").pipe(
+    Flag.withDescription("Never replace a stored snapshot."),
+    Flag.withDefault(false)
   ),
-  overwrite: Options.boolean("overwrite").pipe(
-    Options.withDescription("Always replace a stored snapshot (default: unless the record is older).")
+  overwrite: Flag.Boolean("overwrite").pipe(
+    Flag.withDescription("Always replace a stored snapshot (default: unless the record is older)."),
+    Flag.withDefault(false)
   ),
-  batchSize: Options.integer("batch-size").pipe(
-    Options.withDescription("Records per statement and transaction."),
-    Options.withDefault(500)
+  batchSize: Flag.Int("batch-size").pipe(
+    Flag.withDescription("Records per statement and transaction."),
+    Flag.withDefault(500)
   ),
-  concurrency: Options.integer("concurrency").pipe(
-    Options.withDescription("Records read and decoded at once."),
-    Options.withDefault(8)
+  concurrency: Flag.Int("concurrency").pipe(
+    Flag.withDescription("Records read and decoded at once."),
+    Flag.withDefault(8)
   ),
-  dryRun: Options.boolean("dry-run").pipe(
-    Options.withDescription("Validate and count against the database, write nothing.")
+  dryRun: Flag.Boolean("dry-run").pipe(
+    Flag.withDescription("Validate and count against the database, write nothing."),
+    Flag.withDefault(false)
   ),
-  errors: Options.text("errors").pipe(
-    Options.withDescription("Write invalid records as NDJSON to this file instead of stderr."),
-    Options.optional
+  errors: Flag.String("errors").pipe(
+    Flag.withDescription("Write invalid records as NDJSON to this file instead of stderr."),
+    Flag.optional
   ),
-  json: Options.boolean("json").pipe(Options.withDescription("Print the final summary as JSON.")),
-  resume: Options.text("resume").pipe(
-    Options.withDescription("A checkpoint file: continue the run it records, and keep it up to date."),
-    Options.optional
+  json: Flag.Boolean("json").pipe(Flag.withDescription("Print the final summary as JSON."), Flag.withDefault(false)),
+  resume: Flag.String("resume").pipe(
+    Flag.withDescription("A checkpoint file: continue the run it records, and keep it up to date."),
+    Flag.optional
   ),
-  progressInterval: Options.float("progress-interval").pipe(
-    Options.withDescription("Seconds between JSON progress lines when stderr is not a terminal."),
-    Options.withDefault(5)
+  progressInterval: Flag.Finite("progress-interval").pipe(
+    Flag.withDescription("Seconds between JSON progress lines when stderr is not a terminal."),
+    Flag.withDefault(5)
   )
 }
 
-type ImportCliOptions = {
-  readonly [K in keyof typeof importOptions]: (typeof importOptions)[K] extends
-    Options.Options<infer A> | Args.Args<infer A> ? A : never
+interface ImportCliOptions {
+  readonly source: string
+  readonly noTrim: boolean
+  readonly onlyMissing: boolean
+  readonly overwrite: boolean
+  readonly batchSize: number
+  readonly concurrency: number
+  readonly dryRun: boolean
+  readonly errors: Option.Option<string>
+  readonly json: boolean
+  readonly resume: Option.Option<string>
+  readonly progressInterval: number
 }
 
 /** What the source is: stdin, a directory (with its files listed) or an NDJSON file (with its size). */
@@ -196,16 +209,17 @@ const openSource = (source: string, onBytes: (n: number) => void) =>
     if (source === "-") {
       return { key: "-", stream: ndjsonFile("-", onBytes), total: undefined as number | undefined, unit: "bytes" }
     }
-    const info = yield* Effect.try({
-      try: () => statSync(source),
-      catch: (error) => new SourceError({ message: `cannot read ${source}: ${errorMessage(error)}` })
-    })
-    const key = Path.resolve(source)
-    if (info.isDirectory()) {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const info = yield* fs.stat(source).pipe(
+      Effect.mapError((error) => new SourceError({ message: `cannot read ${source}: ${platformMessage(error)}` }))
+    )
+    const key = path.resolve(source)
+    if (info.type === "Directory") {
       const files = yield* directoryFiles(source)
       return { key, stream: directoryRecords(source, files), total: files.length, unit: "records" }
     }
-    return { key, stream: ndjsonFile(source, onBytes), total: info.size, unit: "bytes" }
+    return { key, stream: ndjsonFile(source, onBytes), total: Number(info.size), unit: "bytes" }
   })
 
 const runImport = (options: ImportCliOptions) => {
@@ -213,10 +227,10 @@ const runImport = (options: ImportCliOptions) => {
   let checkpointPath: string | undefined
   return Effect.gen(function*() {
     if (options.onlyMissing && options.overwrite) {
-      return yield* Effect.fail(new SourceError({ message: "--only-missing and --overwrite exclude each other" }))
+      return yield* new SourceError({ message: "--only-missing and --overwrite exclude each other" })
     }
     if (options.batchSize < 1 || options.concurrency < 1) {
-      return yield* Effect.fail(new SourceError({ message: "--batch-size and --concurrency must be at least 1" }))
+      return yield* new SourceError({ message: "--batch-size and --concurrency must be at least 1" })
     }
     const conflict: ConflictMode = options.onlyMissing ? "only-missing" : options.overwrite ? "overwrite" : "newer"
     const trim = !options.noTrim
@@ -240,19 +254,24 @@ const runImport = (options: ImportCliOptions) => {
     const resumeFrom: ImportProgress = previous === undefined
       ? { position: 0, summary: emptySummary }
       : { position: previous.position, summary: previous.summary }
+    // The checkpoint is written from the import's batch callback, which takes no services of its own.
+    const files = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
     const saveCheckpoint = (progress: ImportProgress, complete: boolean) =>
       checkpointPath === undefined || options.dryRun
         ? Effect.void
-        : Checkpoint.write(checkpointPath, {
-          version: 1,
-          source: source.key,
-          conflict,
-          trim,
-          default_captured_at: defaultCapturedAt,
-          position: progress.position,
-          summary: progress.summary,
-          complete
-        })
+        : Effect.provideContext(
+          Checkpoint.write(checkpointPath, {
+            version: 1,
+            source: source.key,
+            conflict,
+            trim,
+            default_captured_at: defaultCapturedAt,
+            position: progress.position,
+            summary: progress.summary,
+            complete
+          }),
+          files
+        )
     // Written before the first batch, so that a resumed run stamps undated records with the same time.
     yield* saveCheckpoint(resumeFrom, previous?.complete ?? false)
 
@@ -279,35 +298,34 @@ const runImport = (options: ImportCliOptions) => {
       defaultCapturedAt,
       onInvalid,
       onBatch: (progress) =>
-        Effect.zipRight(
+        Effect.andThen(
           Effect.sync(() => progressState.progress = progress),
           saveCheckpoint(progress, false)
         )
     })
     yield* saveCheckpoint(progressState.progress, true)
-    yield* progressFiber.interruptAsFork(progressFiber.id())
-    yield* Effect.yieldNow()
-    if (process.stderr.isTTY === true) process.stderr.write("\r\x1b[K")
+    // Stops the progress line (and clears it on a terminal) before the summary is printed.
+    yield* Fiber.interrupt(progressFiber)
     yield* Console.log(
       options.json
         ? JSON.stringify(summary)
         : `${countsLine(summary)}${options.dryRun ? " (dry run: nothing was written)" : ""}`
     )
-    process.exitCode = summary.invalid > 0 ? 1 : 0
+    yield* setExitCode(summary.invalid > 0 ? 1 : 0)
   }).pipe(
     Effect.scoped,
     Effect.provide(Database.migrated(Database.fromConfig)),
     Effect.onInterrupt(() =>
-      Effect.sync(() => {
-        process.exitCode = 130
-        const position = state?.progress.position ?? 0
-        process.stderr.write(
-          `\ninterrupted: ${position} records committed (${countsLine(state?.progress.summary ?? emptySummary)})` +
+      Effect.andThen(
+        setExitCode(130),
+        Console.error(
+          `\ninterrupted: ${state?.progress.position ?? 0} records committed ` +
+            `(${countsLine(state?.progress.summary ?? emptySummary)})` +
             (checkpointPath === undefined
-              ? "; run with --resume <file> to be able to continue an interrupted import.\n"
-              : `; run the same command with --resume ${checkpointPath} to continue.\n`)
+              ? "; run with --resume <file> to be able to continue an interrupted import."
+              : `; run the same command with --resume ${checkpointPath} to continue.`)
         )
-      })
+      )
     ),
     failRun
   )
@@ -319,55 +337,53 @@ const importCommand = Command.make("import", importOptions, runImport).pipe(
   )
 )
 
-const decodeTime = Schema.decodeUnknownEither(Timestamp)
-
-/** Writes to stdout, waiting when the pipe is full. */
-const writeOut = (text: string) =>
-  process.stdout.write(text)
-    ? Effect.void
-    : Effect.async<void>((resume) => {
-      process.stdout.once("drain", () => resume(Effect.void))
-    })
+const decodeTime = Schema.decodeUnknownResult(Timestamp)
 
 const exportCommand = Command.make("export", {
-  task: Options.text("task").pipe(Options.withDescription("Only this task (repeatable)."), Options.repeated),
-  owner: Options.text("owner").pipe(
-    Options.withDescription("Only tasks of this user (id or username)."),
-    Options.optional
+  task: Flag.String("task").pipe(Flag.withDescription("Only this task (repeatable)."), Flag.atLeast(0)),
+  owner: Flag.String("owner").pipe(
+    Flag.withDescription("Only tasks of this user (id or username)."),
+    Flag.optional
   ),
-  since: Options.text("since").pipe(
-    Options.withDescription("Only snapshots captured at or after this RFC 3339 time."),
-    Options.optional
+  since: Flag.String("since").pipe(
+    Flag.withDescription("Only snapshots captured at or after this RFC 3339 time."),
+    Flag.optional
   )
 }, (options) =>
   Effect.gen(function*() {
-    const since = Option.isNone(options.since) ? undefined : decodeTime(options.since.value)
-    if (since !== undefined && Either.isLeft(since)) {
-      return yield* Effect.fail(
-        new SourceError({
-          message: `--since: ${options.since.pipe(Option.getOrElse(() => ""))} is not an RFC 3339 time`
-        })
-      )
+    let since: Date | undefined
+    if (Option.isSome(options.since)) {
+      const decoded = decodeTime(options.since.value)
+      if (Result.isFailure(decoded)) {
+        return yield* new SourceError({ message: `--since: ${options.since.value} is not an RFC 3339 time` })
+      }
+      since = decoded.success
     }
+    const stdio = yield* Stdio.Stdio
     let unexportable = 0
     yield* exportSnapshots({
       ...(options.task.length === 0 ? {} : { taskIds: options.task.map((id) => id.toLowerCase()) }),
       ...(Option.isSome(options.owner) ? { owner: options.owner.value } : {}),
-      ...(since === undefined ? {} : { since: (since as Either.Right<never, Date>).right })
+      ...(since === undefined ? {} : { since })
     }).pipe(
-      Stream.runForEachChunk((chunk) => {
-        let text = ""
-        for (const item of chunk) {
-          if (Either.isRight(item)) text += JSON.stringify(item.right) + "\n"
-          else {
-            unexportable++
-            process.stderr.write(`skipped: task ${item.left.task_id}: ${item.left.reason}\n`)
+      // One write per chunk of records; the ones that cannot be exported are reported on stderr.
+      Stream.mapArrayEffect((items) =>
+        Effect.gen(function*() {
+          let text = ""
+          for (const item of items) {
+            if (Result.isSuccess(item)) text += JSON.stringify(item.success) + "\n"
+            else {
+              unexportable++
+              yield* Console.error(`skipped: task ${item.failure.task_id}: ${item.failure.reason}`)
+            }
           }
-        }
-        return text === "" ? Effect.void : writeOut(text)
-      })
+          return [text] as const
+        })
+      ),
+      Stream.filter((text) => text !== ""),
+      Stream.run(stdio.stdout())
     )
-    process.exitCode = unexportable > 0 ? 1 : 0
+    yield* setExitCode(unexportable > 0 ? 1 : 0)
   }).pipe(Effect.provide(Database.migrated(Database.fromConfig)), failRun)).pipe(
     Command.withDescription("Write task log snapshots to stdout as NDJSON, in the import format.")
   )
