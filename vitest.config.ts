@@ -1,12 +1,32 @@
 import { defineConfig } from "vitest/config"
 
+/**
+ * Files whose tests start processes, kill servers or run the race and scale checks: they take most of the
+ * suite's time, so `npm test` leaves them to `npm run test:slow` (CI runs both).
+ */
+const slow = [
+  "test/Faults.test.ts",
+  "test/Cli.test.ts",
+  "test/SnapshotImportCli.test.ts",
+  "test/Concurrency.test.ts",
+  "test/MultiInstance.test.ts"
+]
+
+const shared = {
+  testTimeout: 60_000,
+  hookTimeout: 120_000,
+  // Each file starts its own databases and servers; two cores run two files at a time. Workers are forked
+  // with the Node that runs vitest (npm scripts and npx find node_modules/.bin/node, Node 22, first).
+  pool: "forks" as const,
+  maxWorkers: 2
+}
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-    // Each file starts its own databases and servers; two cores run two files at a time.
-    maxWorkers: 2,
-    minWorkers: 1
+    ...shared,
+    projects: [
+      { test: { ...shared, name: "fast", include: ["test/**/*.test.ts"], exclude: slow } },
+      { test: { ...shared, name: "slow", include: slow } }
+    ]
   }
 })

@@ -2,15 +2,17 @@
  * The admin endpoints (users, API keys, templates, template versions) and the error bodies every endpoint
  * shares: Coder's `{"message", "detail"?, "validations"?}`, never a `_tag`.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as TestClock from "effect/TestClock"
+import * as Layer from "effect/Layer"
+import * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import { Conflict, Forbidden } from "../src/Domain/CoderError.ts"
 import * as Backends from "./support/Backends.ts"
 import { adminToken, createTemplate, createUser, uniqueName } from "./support/Fixtures.ts"
 import { type RawResponse, request } from "./support/Http.ts"
+import * as ManualClock from "./support/ManualClock.ts"
+import { standard404 } from "./support/TaskFlow.ts"
 import * as TestServer from "./support/TestServer.ts"
 
 const forbiddenBody = {
@@ -18,8 +20,6 @@ const forbiddenBody = {
   detail: "You don't have permission to view this content. If you believe this is a mistake, please contact " +
     "your administrator or try signing in with different credentials."
 }
-
-const standard404 = { message: "Resource not found or you do not have access to this resource" }
 
 /** An error response with exactly `body`, and nothing of Effect's encoding in it. */
 const assertError = (response: RawResponse, status: number, body: unknown) => {
@@ -52,10 +52,16 @@ const apiKeyPattern = /^[a-zA-Z0-9]{10}-[a-zA-Z0-9]{22}$/
 
 for (const backend of Backends.all) {
   describe(`admin endpoints [${backend.name}]`, () => {
-    layer(TestServer.layer(backend), { timeout: 120_000 })((it) => {
+    // taskd and the fixtures read the time the tests set (a TestClock would run the job runner's poll loop
+    // for every second it is moved by).
+    const time = ManualClock.make()
+    layer(Layer.merge(TestServer.layer(backend, { clock: time.clock }), time.layer), {
+      timeout: 120_000,
+      excludeTestServices: true
+    })((it) => {
       it.effect("POST /users: 201 with the user, in the default organization, created_at from the clock", () =>
         Effect.gen(function*() {
-          yield* TestClock.setTime(Date.parse("2031-02-03T04:05:06.789Z"))
+          yield* time.setTime(Date.parse("2031-02-03T04:05:06.789Z"))
           const token = yield* adminToken
           const username = uniqueName("alice")
           const response = yield* post("/api/v2/users", token, { username, email: "alice@example.com" })
@@ -82,7 +88,7 @@ for (const backend of Backends.all) {
 
           // GET /users/me as that user shows the same object.
           const admin = yield* TestServer.clientFor(token)
-          const { key } = yield* admin.users.createApiKey({ path: { user: response.json.id } })
+          const { key } = yield* admin.users.createApiKey({ params: { user: response.json.id } })
           const me = yield* request("GET", "/api/v2/users/me", { token: key })
           assert.strictEqual(me.status, 200)
           assert.deepStrictEqual(me.json, response.json)

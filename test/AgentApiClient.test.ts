@@ -2,10 +2,10 @@
  * The agentapi client against a fake agentapi on a real socket: decoding, and every failure as a typed
  * error with a one-line detail. Live clock: the timeouts are real.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as Layer from "effect/Layer"
 import {
   AgentApiClient,
@@ -16,8 +16,8 @@ import {
   layerHttpClient,
   layerWith
 } from "../src/AgentApi/AgentApiClient.ts"
-import { closedPort, fakeServer, respond, silent } from "./support/FakeHttp.ts"
-
+import { fakeServer, respond, silent } from "./support/FakeHttp.ts"
+import { freePort } from "./support/Net.ts"
 const conversation = {
   $schema: "http://localhost:3284/schemas/MessagesResponseBody.json",
   messages: [
@@ -34,7 +34,7 @@ const requestError = (error: unknown): AgentApiRequestError => {
 }
 
 describe("AgentApiClient", () => {
-  it.scopedLive("messages: GET /messages, decoded with the agentapi codec", () =>
+  it.live("messages: GET /messages, decoded with the agentapi codec", () =>
     Effect.gen(function*() {
       const agentapi = yield* fakeServer(respond(200, conversation))
       const api = yield* AgentApiClient
@@ -51,7 +51,7 @@ describe("AgentApiClient", () => {
       assert.strictEqual(agentapi.requests[0].path, "/messages")
     }).pipe(Effect.provide(client)))
 
-  it.scopedLive("status: GET /status", () =>
+  it.live("status: GET /status", () =>
     Effect.gen(function*() {
       const agentapi = yield* fakeServer(respond(200, { status: "stable", agent_type: "claude", backend: "pty" }))
       const status = yield* (yield* AgentApiClient).status(agentapi.url)
@@ -59,7 +59,7 @@ describe("AgentApiClient", () => {
       assert.strictEqual(agentapi.requests[0].path, "/status")
     }).pipe(Effect.provide(client)))
 
-  it.scopedLive("sendMessage: POST /message with exactly {content, type: user}", () =>
+  it.live("sendMessage: POST /message with exactly {content, type: user}", () =>
     Effect.gen(function*() {
       const agentapi = yield* fakeServer(respond(200, { ok: true }))
       const content = "line 1\nsay \"hi\" ✓"
@@ -72,7 +72,7 @@ describe("AgentApiClient", () => {
       assert.strictEqual(request.body.toString("utf8"), `{"content":"line 1\\nsay \\"hi\\" ✓","type":"user"}`)
     }).pipe(Effect.provide(client)))
 
-  it.scopedLive("a base URL with a path and a trailing slash keeps the path", () =>
+  it.live("a base URL with a path and a trailing slash keeps the path", () =>
     Effect.gen(function*() {
       const agentapi = yield* fakeServer(respond(200, { status: "running" }))
       yield* (yield* AgentApiClient).status(`${agentapi.url}/apps/agent/?x=1`)
@@ -80,7 +80,7 @@ describe("AgentApiClient", () => {
       assert.strictEqual(agentapi.requests[0].query, "")
     }).pipe(Effect.provide(client)))
 
-  it.scopedLive("a status other than 200 is a Status error naming the operation, the request and the status", () =>
+  it.live("a status other than 200 is a Status error naming the operation, the request and the status", () =>
     Effect.gen(function*() {
       const api = yield* AgentApiClient
       const failing = yield* fakeServer(respond(500, { message: "boom" }))
@@ -101,7 +101,7 @@ describe("AgentApiClient", () => {
       assert.strictEqual(status.detail, `GET ${failing.url}/status: status 500`)
     }).pipe(Effect.provide(client)))
 
-  it.scopedLive("malformed JSON is a Decode error", () =>
+  it.live("malformed JSON is a Decode error", () =>
     Effect.gen(function*() {
       const agentapi = yield* fakeServer(respond(200, "{\"messages\": [", { raw: true }))
       const error = requestError(yield* Effect.flip((yield* AgentApiClient).messages(agentapi.url)))
@@ -110,7 +110,7 @@ describe("AgentApiClient", () => {
       assert.notInclude(error.detail, "\n")
     }).pipe(Effect.provide(client)))
 
-  it.scopedLive("a body of the wrong shape is a Decode error with the path of each issue", () =>
+  it.live("a body of the wrong shape is a Decode error with the path of each issue", () =>
     Effect.gen(function*() {
       const api = yield* AgentApiClient
       const agentapi = yield* fakeServer(respond(200, { messages: [{ id: 1, role: 5 }, { id: "x" }] }))
@@ -130,7 +130,7 @@ describe("AgentApiClient", () => {
       assert.include(send.detail, "ok: Expected boolean")
     }).pipe(Effect.provide(client)))
 
-  it.scopedLive("a server that never answers times out after the configured request timeout", () =>
+  it.live("a server that never answers times out after the configured request timeout", () =>
     Effect.gen(function*() {
       const agentapi = yield* fakeServer(silent)
       const started = Date.now()
@@ -142,19 +142,22 @@ describe("AgentApiClient", () => {
       assert.isBelow(elapsed, 3000)
     }).pipe(Effect.provide(layerWith({ requestTimeout: "300 millis" }))))
 
-  it.scopedLive("TASKD_AGENTAPI_TIMEOUT sets the request timeout of the default layer", () =>
+  it.live("TASKD_AGENTAPI_TIMEOUT sets the request timeout of the default layer", () =>
     Effect.gen(function*() {
       const agentapi = yield* fakeServer(silent)
       const error = requestError(yield* Effect.flip((yield* AgentApiClient).status(agentapi.url)))
       assert.strictEqual(error.detail, `GET ${agentapi.url}/status: timed out after 200ms`)
     }).pipe(
       Effect.provide(layer),
-      Effect.withConfigProvider(ConfigProvider.fromJson({ TASKD_AGENTAPI_TIMEOUT: "200 millis" }))
+      Effect.provideService(
+        ConfigProvider.ConfigProvider,
+        ConfigProvider.fromUnknown({ TASKD_AGENTAPI_TIMEOUT: "200 millis" })
+      )
     ))
 
-  it.scopedLive("a refused connection is a Transport error, at once", () =>
+  it.live("a refused connection is a Transport error, at once", () =>
     Effect.gen(function*() {
-      const port = yield* closedPort
+      const port = yield* freePort
       const started = Date.now()
       const error = requestError(yield* Effect.flip((yield* AgentApiClient).messages(`http://127.0.0.1:${port}`)))
       assert.strictEqual(error.reason, "Transport")
@@ -162,7 +165,7 @@ describe("AgentApiClient", () => {
       assert.isBelow(Date.now() - started, 1500)
     }).pipe(Effect.provide(client)))
 
-  it.scopedLive("https and other schemes are refused before any request; a URL that does not parse too", () =>
+  it.live("https and other schemes are refused before any request; a URL that does not parse too", () =>
     Effect.gen(function*() {
       const agentapi = yield* fakeServer(respond(200, conversation))
       const api = yield* AgentApiClient
@@ -179,7 +182,7 @@ describe("AgentApiClient", () => {
       assert.strictEqual(agentapi.requests.length, 0)
     }).pipe(Effect.provide(client)))
 
-  it.scopedLive("runs on any HttpClient the host provides (here fetch)", () =>
+  it.live("runs on any HttpClient the host provides (here fetch)", () =>
     Effect.gen(function*() {
       const agentapi = yield* fakeServer(respond(200, conversation))
       const messages = yield* (yield* AgentApiClient).messages(agentapi.url)

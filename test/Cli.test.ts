@@ -9,8 +9,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { spawn } from "node:child_process"
-import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
+import { freePort } from "./support/Net.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 
@@ -26,15 +26,6 @@ const cliEnv = (): NodeJS.ProcessEnv => {
   return env
 }
 
-const freePort = Effect.async<number>((resume) => {
-  const probe = createServer()
-  probe.listen(0, "127.0.0.1", () => {
-    const address = probe.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    probe.close(() => resume(Effect.succeed(port)))
-  })
-})
-
 interface Served {
   readonly url: string
   readonly adminToken: string
@@ -42,7 +33,7 @@ interface Served {
   readonly output: () => string
 }
 
-class CliServer extends Context.Tag("test/CliServer")<CliServer, Served>() {}
+class CliServer extends Context.Service<CliServer, Served>()("test/CliServer") {}
 
 const startupTimeoutMs = 90_000
 const commandTimeoutMs = 60_000
@@ -120,7 +111,7 @@ interface CliResult {
 const taskd = (...args: ReadonlyArray<string>) =>
   Effect.promise(() =>
     new Promise<CliResult>((resolve) => {
-      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
+      const child = spawn(process.execPath, ["src/main.ts", ...args], {
         cwd: root,
         env: cliEnv(),
         stdio: ["ignore", "pipe", "pipe"]
@@ -153,7 +144,7 @@ const api = (path: string, init: { readonly token: string; readonly method?: str
     }))
 
 describe("taskd command line", () => {
-  layer(Layer.scoped(CliServer, serve), { timeout: 180_000 })((it) => {
+  layer(Layer.effect(CliServer, serve), { timeout: 180_000 })((it) => {
     it.effect("serve prints the admin token once, on first start", () =>
       Effect.gen(function*() {
         const server = yield* CliServer
@@ -165,7 +156,7 @@ describe("taskd command line", () => {
         assert.strictEqual(me.json.username, "admin")
         assert.deepStrictEqual(me.json.roles, ["owner"])
         // At the default level (Info) requests are not logged.
-        assert.notMatch(server.output(), /DEBUG|: request\n/)
+        assert.notMatch(server.output(), /DEBUG|: request\b/)
       }), { timeout: 120_000 })
 
     it.effect(

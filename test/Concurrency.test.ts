@@ -3,59 +3,27 @@
  * sockets: racing uploads, uploads racing deletes, creates racing creates. Postgres only (PGlite is
  * single-session, so nothing races there); skipped, visibly, without TEST_DATABASE_URL.
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as HttpServer from "@effect/platform/HttpServer"
-import type * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import * as Database from "../src/Database/Database.ts"
-import * as Server from "../src/Server.ts"
 import * as Backends from "./support/Backends.ts"
 import { adminToken, createTaskWorkspace, createTemplate, createUser, type TaskWorkspace } from "./support/Fixtures.ts"
-import * as Workspaces from "./support/Workspaces.ts"
+import { messagesBody, send, sendJson, uploadTo } from "./support/Http.ts"
+import * as TestServer from "./support/TestServer.ts"
 
 const url = Backends.testDatabaseUrl
 
-/** One taskd instance on `databaseUrl`: its base URL, and its context (SqlClient, HttpClient) for fixtures. */
-const instance = (databaseUrl: string) =>
-  Effect.gen(function*() {
-    const layer = Server.layer({ provisioner: Workspaces.recording().layer }).pipe(
-      Layer.provideMerge(NodeHttpServer.layerTest),
-      Layer.provideMerge(Database.migrated(Database.postgres(Redacted.make(databaseUrl), 8)))
-    )
-    const context = yield* Layer.build(layer)
-    const address = Context.get(context, HttpServer.HttpServer).address
-    if (address._tag !== "TcpAddress") throw new Error("not on TCP")
-    return { base: `http://127.0.0.1:${address.port}`, context }
-  })
-
+/** Two taskd instances (pools of 8) on one fresh database; fixtures run through A. */
 const twoInstances = Effect.gen(function*() {
   const databaseUrl = yield* Backends.freshPostgresUrl(url!)
-  const a = yield* instance(databaseUrl)
-  const b = yield* instance(databaseUrl)
-  return { a, b, run: <A, E>(effect: Effect.Effect<A, E, any>) => Effect.provide(effect, a.context) }
+  const a = yield* TestServer.instance(databaseUrl, { poolSize: 8 })
+  const b = yield* TestServer.instance(databaseUrl, { poolSize: 8 })
+  return { a, b, run: a.run }
 })
 
-const post = (base: string, path: string, token: string, body: unknown) =>
-  fetch(`${base}${path}`, {
-    method: "POST",
-    headers: { "coder-session-token": token, "content-type": "application/json" },
-    body: JSON.stringify(body)
-  }).then(async (response) => ({ status: response.status, text: await response.text() }))
-
-const uploadPath = (taskId: string) => `/api/v2/workspaceagents/me/tasks/${taskId}/log-snapshot?format=agentapi`
-const payload = (content: string) => ({
-  messages: [{ id: 1, content, role: "agent", time: "2025-01-01T10:00:00Z" }]
-})
-
-const sqlOf = (context: Context.Context<never>) =>
-  Context.unsafeGet(context, Context.GenericTag<SqlClient.SqlClient>("@effect/sql/SqlClient"))
+const payload = (content: string) => messagesBody([{ id: 1, content, role: "agent", time: "2025-01-01T10:00:00Z" }])
 
 describe("concurrency (two instances, one Postgres)", () => {
-  it.scopedLive.skipIf(url === undefined)(
+  it.live.skipIf(url === undefined)(
     "200 concurrent uploads for 50 tasks: no 5xx, each task keeps one of its payloads, the latest captured",
     () =>
       Effect.gen(function*() {
@@ -64,7 +32,7 @@ describe("concurrency (two instances, one Postgres)", () => {
         const template = yield* run(createTemplate())
         const tasks: Array<TaskWorkspace> = []
         for (let i = 0; i < 50; i++) tasks.push(yield* run(createTaskWorkspace(owner, template)))
-        const sql = sqlOf(a.context)
+        const sql = a.sql
         // Every capture time that reached the table, written or not: the stored one must be the latest.
         yield* sql`CREATE TABLE attempts (task_id uuid, captured_at timestamptz)`
         yield* sql.unsafe(`CREATE FUNCTION note_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -81,7 +49,7 @@ describe("concurrency (two instances, one Postgres)", () => {
         )
         const responses = yield* Effect.promise(() =>
           Promise.all(
-            uploads.map((u) => post(u.base, uploadPath(u.task.taskId), u.task.agentToken, payload(u.content)))
+            uploads.map((u) => uploadTo(u.base, u.task.agentToken, u.task.taskId, payload(u.content)))
           )
         )
         assert.deepStrictEqual([...new Set(responses.map((r) => r.status))], [204], JSON.stringify(responses))
@@ -103,7 +71,7 @@ describe("concurrency (two instances, one Postgres)", () => {
     120_000
   )
 
-  it.scopedLive.skipIf(url === undefined)(
+  it.live.skipIf(url === undefined)(
     "uploads racing deletes: 204, 404 or 401 (the delete build revokes the agent), never a 5xx, and no snapshot left for a deleted task",
     () =>
       Effect.gen(function*() {
@@ -114,19 +82,16 @@ describe("concurrency (two instances, one Postgres)", () => {
         for (let i = 0; i < 40; i++) tasks.push(yield* run(createTaskWorkspace(owner, template)))
         const results = yield* Effect.promise(() =>
           Promise.all(tasks.flatMap((task, i) => [
-            post(i % 2 === 0 ? a.base : b.base, uploadPath(task.taskId), task.agentToken, payload("racing")),
-            post(i % 2 === 0 ? a.base : b.base, uploadPath(task.taskId), task.agentToken, payload("racing again")),
-            fetch(`${i % 2 === 0 ? b.base : a.base}/api/v2/tasks/me/${task.taskId}`, {
-              method: "DELETE",
-              headers: { "coder-session-token": owner.token }
-            }).then(async (response) => ({ status: response.status, text: await response.text() }))
+            uploadTo(i % 2 === 0 ? a.base : b.base, task.agentToken, task.taskId, payload("racing")),
+            uploadTo(i % 2 === 0 ? a.base : b.base, task.agentToken, task.taskId, payload("racing again")),
+            send(i % 2 === 0 ? b.base : a.base, "DELETE", `/api/v2/tasks/me/${task.taskId}`, { token: owner.token })
           ]))
         )
         for (const [i, result] of results.entries()) {
           const expected = i % 3 === 2 ? [202] : [204, 401, 404]
           assert.include(expected, result.status, result.text)
         }
-        const sql = sqlOf(a.context)
+        const sql = a.sql
         const [orphans] = yield* sql<{ n: number }>`
           SELECT count(*)::int AS n FROM task_snapshots s JOIN tasks t ON t.id = s.task_id
           WHERE t.deleted_at IS NOT NULL`
@@ -138,7 +103,7 @@ describe("concurrency (two instances, one Postgres)", () => {
     120_000
   )
 
-  it.scopedLive.skipIf(url === undefined)(
+  it.live.skipIf(url === undefined)(
     "creates racing with the same name: one 201, the rest 409",
     () =>
       Effect.gen(function*() {
@@ -147,7 +112,7 @@ describe("concurrency (two instances, one Postgres)", () => {
         const token = yield* run(adminToken)
         const responses = yield* Effect.promise(() =>
           Promise.all(Array.from({ length: 12 }, (_, i) =>
-            post(i % 2 === 0 ? a.base : b.base, "/api/v2/tasks/me", token, {
+            sendJson(i % 2 === 0 ? a.base : b.base, "POST", "/api/v2/tasks/me", token, {
               template_version_id: template.versionId,
               input: "same name",
               name: "same-name"
@@ -157,7 +122,7 @@ describe("concurrency (two instances, one Postgres)", () => {
           r.status
         ).sort()
         assert.deepStrictEqual(statuses, [201, ...Array(11).fill(409)], JSON.stringify(responses))
-        const sql = sqlOf(a.context)
+        const sql = a.sql
         const [rows] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM tasks WHERE name = 'same-name'`
         assert.strictEqual(rows!.n, 1)
       }),

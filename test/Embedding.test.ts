@@ -1,27 +1,27 @@
 /**
  * taskd embedded in a host application: the host has its own HttpApi group and its own auth (a header
  * `X-Host-User` mapped to taskd users it provisions in the shared database), mounts taskd next to its own
- * routes through HttpLayerRouter, and serves both on one real socket. Embedded, taskd must behave as it
+ * routes through Effect's HttpRouter (v3's HttpLayerRouter), and serves both on one real socket. Embedded, taskd must behave as it
  * does standalone: the lifecycle, Coder's error bodies, the 64 KiB streaming cap. Also the fetch-style
  * web handler, called with `new Request(...)` directly.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as HttpApi from "@effect/platform/HttpApi"
-import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
-import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
-import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
-import type * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as HttpApi from "effect/http-api/HttpApi"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
+import * as HttpRouter from "effect/http/HttpRouter"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import * as Taskd from "../src/index.ts"
 import * as Backends from "./support/Backends.ts"
-import { request, streamBody } from "./support/Http.ts"
-import { agentToken as awaitAgentToken, pollUntil } from "./support/TaskFlow.ts"
+import { messagesBody, request, snapshotPath, streamBody, upload } from "./support/Http.ts"
+import { agentToken as awaitAgentToken, pollUntil, standard404 as notFound } from "./support/TaskFlow.ts"
 import * as Workspaces from "./support/Workspaces.ts"
 
 // --- The host application (this is the README's "embed taskd" example) ---
@@ -29,13 +29,18 @@ import * as Workspaces from "./support/Workspaces.ts"
 /** The host's own API. */
 class HostApi extends HttpApi.make("host").add(
   HttpApiGroup.make("host").add(
-    HttpApiEndpoint.get("hello", "/host/hello").addSuccess(Schema.Struct({ greeting: Schema.String }))
+    HttpApiEndpoint.get("hello", "/host/hello", { success: Schema.Struct({ greeting: Schema.String }) })
   )
 ) {}
 
-const HostRoutes = HttpLayerRouter.addHttpApi(HostApi).pipe(
+/** The host's own routes, registered with the same HttpRouter as taskd's. */
+const HostRoutes = HttpApiBuilder.layer(HostApi).pipe(
   Layer.provide(
-    HttpApiBuilder.group(HostApi, "host", (h) => h.handle("hello", () => Effect.succeed({ greeting: "hi" })))
+    HttpApiBuilder.group(
+      HostApi,
+      "host",
+      (handlers) => handlers.handle("hello", () => Effect.succeed({ greeting: "hi" }))
+    )
   )
 )
 
@@ -45,7 +50,7 @@ const HostAuth = Layer.effect(
   Effect.gen(function*() {
     const builtin = yield* Taskd.TokenAuth
     const users = yield* Taskd.UserRepo
-    return {
+    return Taskd.TokenAuth.of({
       authenticateAgent: builtin.authenticateAgent,
       authenticateUser: (request) => {
         const username = request.headers["x-host-user"]
@@ -53,15 +58,16 @@ const HostAuth = Layer.effect(
           ? Effect.fail(new Taskd.Unauthorized({ message: "Sign in to the host first." }))
           : Effect.provideService(Taskd.ensureUser({ username }), Taskd.UserRepo, users)
       }
-    }
+    })
   })
-).pipe(Layer.provide([Taskd.DefaultTokenAuth, Taskd.UserRepo.Default]))
+).pipe(Layer.provide([Taskd.DefaultTokenAuth, Taskd.UserRepo.layer]))
 
 /** The host's own database work: it bootstraps taskd's tables in the pool it shares with taskd. */
 const Bootstrap = Layer.effectDiscard(Taskd.bootstrap)
 
+/** The host serves its routes and taskd's through Effect's HttpRouter, on whatever HttpServer it is given. */
 const hostApp = (provisioner: Layer.Layer<Taskd.Provisioner>) =>
-  HttpLayerRouter.serve(Layer.mergeAll(HostRoutes, Taskd.layer({ tokenAuth: HostAuth, provisioner }))).pipe(
+  HttpRouter.serve(Layer.mergeAll(HostRoutes, Taskd.layer({ tokenAuth: HostAuth, provisioner }))).pipe(
     Layer.provide(Bootstrap)
   )
 
@@ -71,9 +77,7 @@ const waitFor = <A, R>(effect: Effect.Effect<A, never, R>, done: (a: A) => boole
   pollUntil(effect, done, () => what)
 
 const as = (user: string) => ({ "x-host-user": user })
-const notFound = { message: "Resource not found or you do not have access to this resource" }
 const tooLarge = { message: "Failed to decode request payload.", detail: "http: request body too large" }
-const snapshotPath = (taskId: string) => `/api/v2/workspaceagents/me/tasks/${taskId}/log-snapshot?format=agentapi`
 
 /** A chunked body of `total` bytes for a fetch Request, counting how much of it was ever pulled. */
 const countingBody = (total: number) => {
@@ -91,13 +95,14 @@ const countingBody = (total: number) => {
 
 /** A clock two years ahead of the real one, to see that taskd writes with the clock it is given. */
 const aheadMillis = 2 * 365 * 86_400_000
-const base = Clock.make()
+const base = Clock.Clock.defaultValue()
 const aheadClock: Clock.Clock = {
-  [Clock.ClockTypeId]: Clock.ClockTypeId,
-  unsafeCurrentTimeMillis: () => base.unsafeCurrentTimeMillis() + aheadMillis,
-  currentTimeMillis: Effect.sync(() => base.unsafeCurrentTimeMillis() + aheadMillis),
-  unsafeCurrentTimeNanos: () => base.unsafeCurrentTimeNanos() + BigInt(aheadMillis) * 1_000_000n,
-  currentTimeNanos: Effect.sync(() => base.unsafeCurrentTimeNanos() + BigInt(aheadMillis) * 1_000_000n),
+  currentTimeMillisUnsafe: () => base.currentTimeMillisUnsafe() + aheadMillis,
+  currentTimeMillis: Effect.sync(() => base.currentTimeMillisUnsafe() + aheadMillis),
+  currentTimeNanosUnsafe: () => base.currentTimeNanosUnsafe() + BigInt(aheadMillis) * 1_000_000n,
+  currentTimeNanos: Effect.sync(() => base.currentTimeNanosUnsafe() + BigInt(aheadMillis) * 1_000_000n),
+  monotonicTimeNanosUnsafe: () => base.monotonicTimeNanosUnsafe(),
+  monotonicTimeNanos: base.monotonicTimeNanos,
   sleep: (duration) => base.sleep(duration)
 }
 
@@ -133,6 +138,16 @@ for (const backend of Backends.all) {
           assert.strictEqual(malformed.status, 400)
           assert.strictEqual(malformed.json.message, "Request body must be valid JSON.")
           assert.notProperty(malformed.json, "_tag")
+
+          // The payload codec travels with the groups: a wrong type is Coder's 400, field by field, never a schema dump.
+          const wrongType = yield* request("POST", "/api/v2/tasks/me", {
+            headers: as("alice"),
+            body: JSON.stringify({ template_version_id: 7, input: "x" })
+          })
+          assert.strictEqual(wrongType.status, 400, wrongType.text)
+          assert.isString(wrongType.json.message)
+          assert.notInclude(wrongType.text, "_tag")
+          for (const key of Object.keys(wrongType.json)) assert.include(["message", "detail", "validations"], key)
 
           const forbidden = yield* request("POST", "/api/v2/organizations/default/templates", {
             headers: as("alice"),
@@ -199,16 +214,22 @@ for (const backend of Backends.all) {
           })
           assert.strictEqual(declared.status, 400)
           assert.deepStrictEqual(JSON.parse(declared.body), tooLarge)
+          // The query checks of the upload, through the host's server.
+          const badFormat = yield* upload(agentToken, created.json.id, messagesBody([]), { query: "?format=other" })
+          assert.strictEqual(badFormat.status, 400)
+          assert.deepStrictEqual(badFormat.json, {
+            message: "Invalid format parameter.",
+            detail: `Only "agentapi" format is currently supported, got "other".`
+          })
 
           // The snapshot upload (the shutdown script's), then pause; logs now come from the snapshot.
-          const upload = yield* request("POST", snapshotPath(created.json.id), {
-            token: agentToken,
-            body: JSON.stringify({
-              messages: [{ id: 3, content: "done", role: "agent", time: "2025-01-01T00:00:00Z" }]
-            })
-          })
-          assert.strictEqual(upload.status, 204)
-          assert.strictEqual(upload.text, "")
+          const uploaded = yield* upload(
+            agentToken,
+            created.json.id,
+            messagesBody([{ id: 3, content: "done", role: "agent", time: "2025-01-01T00:00:00Z" }])
+          )
+          assert.strictEqual(uploaded.status, 204)
+          assert.strictEqual(uploaded.text, "")
           const paused = yield* request("POST", `${task}/pause`, { headers: as("bob") })
           assert.strictEqual(paused.status, 202)
           assert.strictEqual(paused.json.workspace_build.transition, "stop")
@@ -231,9 +252,10 @@ for (const backend of Backends.all) {
           yield* waitFor(get, (r) => r.status === 404, "deleted")
         }))
 
-      it.scoped("the web handler: the chunked cap, Coder's error bodies, the host's auth and clock", () =>
+      it.effect("the web handler: the chunked cap, Coder's error bodies, the host's auth and clock", () =>
         Effect.gen(function*() {
           // A second front end on the same pool: taskd as (Request) => Promise<Response>.
+          // The test's whole context goes in (the host's router among it): the handler takes only the pool from it.
           const context = yield* Effect.context<SqlClient.SqlClient>()
           const web = Taskd.webHandler(Layer.succeedContext(context), {
             tokenAuth: HostAuth,
@@ -258,15 +280,30 @@ for (const backend of Backends.all) {
           assert.strictEqual(dave.status, 200)
           assert.isAbove(Date.parse(dave.json.created_at), Date.now() + aheadMillis / 2)
 
+          // Coder's error bodies and the Go-style JSON reading hold in the web handler too.
+          const malformed = yield* call("/api/v2/tasks/me", {
+            method: "POST",
+            headers: { ...as("dave"), "content-type": "application/json" },
+            body: "{"
+          })
+          assert.strictEqual(malformed.status, 400)
+          assert.strictEqual(malformed.json.message, "Request body must be valid JSON.")
+          assert.notInclude(malformed.text, "_tag")
+
           // An active task's agent, for the snapshot endpoint (the task is checked before the body is read).
           const template = yield* request("POST", "/api/v2/organizations/default/templates", {
             headers: as("admin"),
             body: JSON.stringify({ name: `tpl-${randomUUID().slice(0, 8)}` })
           })
-          const created = yield* request("POST", "/api/v2/tasks/me", {
-            headers: as("erin"),
-            body: JSON.stringify({ template_version_id: template.json.active_version_id })
+          // Keys matched case-insensitively, as Go's decoder does; created through the web handler.
+          const created = yield* call("/api/v2/tasks/me", {
+            method: "POST",
+            headers: { ...as("erin"), "content-type": "application/json" },
+            body: JSON.stringify({ Template_Version_ID: template.json.active_version_id, INPUT: "shout" })
           })
+          assert.strictEqual(created.status, 201, created.text)
+          assert.strictEqual(created.json.owner_name, "erin")
+          assert.strictEqual(created.json.initial_prompt, "shout")
           yield* waitFor(
             request("GET", `/api/v2/tasks/me/${created.json.id}`, { headers: as("erin") }),
             (r) => r.json.status === "initializing",
@@ -291,10 +328,21 @@ for (const backend of Backends.all) {
           // Refused at the cap: only a little more than 64 KiB of the 8 MiB was ever read.
           assert.isAtMost(counter.pulled, 64 * 1024 + 2 * 16 * 1024)
 
+          const unknownParam = yield* call(snapshotPath(created.json.id, "?format=agentapi&k=1"), {
+            method: "POST",
+            headers: { "coder-session-token": agentToken },
+            body: messagesBody([])
+          })
+          assert.strictEqual(unknownParam.status, 400)
+          assert.deepStrictEqual(unknownParam.json, {
+            message: "Invalid query parameters.",
+            validations: [{ field: "k", detail: `"k" is not a valid query param` }]
+          })
+
           const accepted = yield* call(snapshotPath(created.json.id), {
             method: "POST",
             headers: { "coder-session-token": agentToken },
-            body: JSON.stringify({ messages: [] })
+            body: messagesBody([])
           })
           assert.strictEqual(accepted.status, 204)
         }))

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import pg from "pg"
 import * as ChildServer from "./support/ChildServer.ts"
-import { streamUpload } from "./support/Http.ts"
+import { snapshotBody, snapshotPath, streamUpload, uploadTo } from "./support/Http.ts"
 import * as PgServer from "./support/PgServer.ts"
 
 const skip = !PgServer.available
@@ -30,6 +30,12 @@ const waitUntil = async <A>(what: string, timeoutMs: number, check: () => Promis
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
 }
+
+/**
+ * The debug log line of `GET /api/v2/users/me` answered 200, in Effect's default logger format: the message
+ * `request` with its annotations (v4 prints them as an object after the message, v3 as indented lines).
+ */
+const requestLogLine = /DEBUG \(#\d+\)[^:\n]*: request\b(?:[^\n]|\n\s)*?path: '?\/api\/v2\/users\/me'?,?\s+status: 200/
 
 /** A scratch directory for workspace processes to write into, removed with the scope. */
 const scratch = Effect.acquireRelease(
@@ -100,11 +106,6 @@ const taskWithWorkspace = (base: string, dir: string, command: string) =>
     return { taskId, agentToken }
   })
 
-const snapshotBody = (content: string) =>
-  JSON.stringify({ messages: [{ id: 1, content, role: "agent", time: "2025-01-01T10:00:00Z" }] })
-
-const uploadPath = (taskId: string) => `/api/v2/workspaceagents/me/tasks/${taskId}/log-snapshot?format=agentapi`
-
 /** An upload that sends its first half now and the rest when `finish` is called. */
 const splitUpload = (base: string, taskId: string, agentToken: string, body: string) => {
   const url = new URL(base)
@@ -114,7 +115,7 @@ const splitUpload = (base: string, taskId: string, agentToken: string, body: str
   const req = http.request({
     host: url.hostname,
     port: url.port,
-    path: uploadPath(taskId),
+    path: snapshotPath(taskId),
     method: "POST",
     headers: { "coder-session-token": agentToken, "content-type": "application/json", "content-length": bytes.length }
   })
@@ -131,7 +132,7 @@ const splitUpload = (base: string, taskId: string, agentToken: string, body: str
 }
 
 describe("refused uploads, against a taskd process", () => {
-  it.scopedLive(
+  it.live(
     "a refused 100 MB upload is answered, never reset: 30 declared and 30 chunked in a row (embedded database)",
     () =>
       Effect.gen(function*() {
@@ -144,7 +145,7 @@ describe("refused uploads, against a taskd process", () => {
           for (const declareLength of [true, false]) {
             const url = new URL(taskd.url)
             const result = yield* Effect.promise(() =>
-              streamUpload({ host: url.hostname, port: url.port }, uploadPath(taskId), {
+              streamUpload({ host: url.hostname, port: url.port }, snapshotPath(taskId), {
                 token: agentToken,
                 totalBytes: 100 * 1024 * 1024,
                 declareLength
@@ -163,7 +164,7 @@ describe("refused uploads, against a taskd process", () => {
 })
 
 describe("faults (own Postgres server)", () => {
-  it.scopedLive.skipIf(skip)(
+  it.live.skipIf(skip)(
     "database outage: 503 fast with Coder's body, /healthz 200, /readyz 503, and service again once it is back",
     () =>
       Effect.gen(function*() {
@@ -187,10 +188,12 @@ describe("faults (own Postgres server)", () => {
           assert.isBelow(took, 6_000, `${path} took ${took} ms`)
         }
         const upload = yield* Effect.promise(() =>
-          ChildServer.call(base, "POST", uploadPath("7d0a4e4c-1a51-4c8d-9a47-2d4b3a7f0e11"), {
-            token: "0b7e1f9a-3c1d-4e55-8a8b-9f6d1c2e3a4b",
-            body: JSON.parse(snapshotBody("x"))
-          })
+          uploadTo(
+            base,
+            "0b7e1f9a-3c1d-4e55-8a8b-9f6d1c2e3a4b",
+            "7d0a4e4c-1a51-4c8d-9a47-2d4b3a7f0e11",
+            snapshotBody("x")
+          )
         )
         assert.strictEqual(upload.status, 503, upload.text)
         const ready = yield* Effect.promise(() => ChildServer.call(base, "GET", "/readyz"))
@@ -213,7 +216,7 @@ describe("faults (own Postgres server)", () => {
     90_000
   )
 
-  it.scopedLive.skipIf(skip)(
+  it.live.skipIf(skip)(
     "graceful shutdown on SIGTERM: workspaces stopped, no new connections, the upload in flight is stored, exit 0",
     () =>
       Effect.gen(function*() {
@@ -273,7 +276,7 @@ describe("faults (own Postgres server)", () => {
     90_000
   )
 
-  it.scopedLive.skipIf(skip)(
+  it.live.skipIf(skip)(
     "a slow client trickling an upload is cut off by TASKD_REQUEST_TIMEOUT with a 408, and the next request works",
     () =>
       Effect.gen(function*() {
@@ -323,15 +326,14 @@ describe("faults (own Postgres server)", () => {
         assert.strictEqual(next.status, 200)
         // At debug level each request is logged with its path and status, never its query string.
         yield* Effect.promise(() =>
-          waitUntil("the request log line", 5_000, async () =>
-            /DEBUG \(#\d+\): request\n\s+path: \/api\/v2\/users\/me\n\s+status: 200/.test(taskd.output()) || undefined)
+          waitUntil("the request log line", 5_000, async () => requestLogLine.test(taskd.output()) || undefined)
         )
         assert.notInclude(taskd.output(), "secret-in-query")
       }),
     60_000
   )
 
-  it.scopedLive.skipIf(skip)(
+  it.live.skipIf(skip)(
     "one instance killed (SIGKILL) while another keeps serving: its acknowledged upload is kept, its job taken over",
     () =>
       Effect.gen(function*() {
@@ -370,10 +372,7 @@ describe("faults (own Postgres server)", () => {
 
         // An upload acknowledged by the first instance, which is then killed.
         const upload = yield* Effect.promise(() =>
-          ChildServer.call(first.url, "POST", uploadPath(taskId), {
-            token: agentToken,
-            body: JSON.parse(snapshotBody("acknowledged before the crash"))
-          })
+          uploadTo(first.url, agentToken, taskId, snapshotBody("acknowledged before the crash"))
         )
         assert.strictEqual(upload.status, 204, upload.text)
         first.signal("SIGKILL")

@@ -3,64 +3,28 @@
  * Each instance has its own connection pool, HTTP server, job runner and recording provisioner. Tasks are
  * created through both; every start build must run exactly once across the two.
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import { randomBytes } from "node:crypto"
-import * as Database from "../src/Database/Database.ts"
-import * as Server from "../src/Server.ts"
+import * as Backends from "./support/Backends.ts"
 import { createTemplate, createUser } from "./support/Fixtures.ts"
+import { sleepLive } from "./support/Net.ts"
 import { createTask, pollUntil } from "./support/TaskFlow.ts"
 import * as TestServer from "./support/TestServer.ts"
-import * as Workspaces from "./support/Workspaces.ts"
 
-const testDatabaseUrl = process.env["TEST_DATABASE_URL"]
-
-/** A fresh database on the server for the scope; its URL. */
-const freshDatabase = (url: string) =>
-  Effect.gen(function*() {
-    const name = `taskd_multi_${randomBytes(6).toString("hex")}`
-    const admin = (statement: string) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
-        Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 })),
-        Effect.scoped,
-        Effect.orDie
-      )
-    yield* Effect.acquireRelease(
-      admin(`CREATE DATABASE ${name}`),
-      () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    )
-    const target = new URL(url)
-    target.pathname = `/${name}`
-    return target.toString()
-  })
-
-/** One taskd instance: its own pool on the shared database, its own server, job runner and provisioner. */
-const instance = (databaseUrl: string) => {
-  const { layer: provisioner, record } = Workspaces.recording()
-  const layer = Server.layer({ provisioner }).pipe(
-    Layer.provideMerge(NodeHttpServer.layerTest),
-    Layer.provideMerge(Database.migrated(Database.postgres(Redacted.make(databaseUrl), 4)))
-  )
-  return Effect.map(Layer.build(layer), (context) => ({ context, record }))
-}
+const testDatabaseUrl = Backends.testDatabaseUrl
 
 const taskCount = 30
 
 describe.skipIf(testDatabaseUrl === undefined)("two instances on one Postgres database", () => {
-  it.scopedLive(
+  it.live(
     "every start build runs exactly once across both instances, and both do some of the work",
     () =>
       Effect.gen(function*() {
-        const databaseUrl = yield* freshDatabase(testDatabaseUrl!)
-        const a = yield* instance(databaseUrl)
-        const b = yield* instance(databaseUrl)
-        const onA = <X, E, R>(effect: Effect.Effect<X, E, R>) => Effect.provide(effect, a.context)
-        const onB = <X, E, R>(effect: Effect.Effect<X, E, R>) => Effect.provide(effect, b.context)
+        const databaseUrl = yield* Backends.freshPostgresUrl(testDatabaseUrl!)
+        const a = yield* TestServer.instance(databaseUrl)
+        const b = yield* TestServer.instance(databaseUrl)
+        const onA = a.run
+        const onB = b.run
 
         const user = yield* onA(createUser())
         const template = yield* onA(createTemplate())
@@ -77,7 +41,7 @@ describe.skipIf(testDatabaseUrl === undefined)("two instances on one Postgres da
         const initializing = (on: typeof onA) =>
           on(Effect.gen(function*() {
             const client = yield* TestServer.clientFor(user.token)
-            return yield* client.tasks.list({ urlParams: { q: "owner:me status:initializing" } }).pipe(Effect.orDie)
+            return yield* client.tasks.list({ query: { q: "owner:me status:initializing" } }).pipe(Effect.orDie)
           }))
         yield* pollUntil(
           initializing(onA),
@@ -88,7 +52,7 @@ describe.skipIf(testDatabaseUrl === undefined)("two instances on one Postgres da
         assert.strictEqual((yield* initializing(onB)).count, taskCount)
 
         // Every job finished, and every start reached a provisioner.
-        const sql = yield* onA(SqlClient.SqlClient)
+        const sql = a.sql
         yield* pollUntil(
           sql<{ unfinished: number }>`
             SELECT count(*)::int AS unfinished FROM provisioner_jobs WHERE job_status != 'succeeded'`.pipe(
@@ -105,7 +69,7 @@ describe.skipIf(testDatabaseUrl === undefined)("two instances on one Postgres da
           60_000
         )
         // Give a duplicate run the time to show up before counting.
-        yield* Effect.sleep("1500 millis")
+        yield* sleepLive(1500)
 
         const union = [...a.record.starts, ...b.record.starts].map((spec) => spec.taskId)
         const perTask = new Map<string | null, number>()

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto"
 import * as Backends from "./support/Backends.ts"
 import { fakeServer } from "./support/FakeHttp.ts"
 import { adminToken, createUser, uniqueName } from "./support/Fixtures.ts"
-import { request } from "./support/Http.ts"
+import { request, snapshotBody, snapshotPath, snapshotTemplate } from "./support/Http.ts"
 import { makeChecker } from "./support/OpenApiCheck.ts"
 import { agentToken as awaitAgentToken, pollUntil } from "./support/TaskFlow.ts"
 import * as TestServer from "./support/TestServer.ts"
@@ -34,7 +34,7 @@ for (const backend of Backends.all) {
   const workspaces = Workspaces.recording()
   describe(`OpenAPI document against real responses [${backend.name}]`, () => {
     layer(TestServer.layer(backend, { provisioner: workspaces.layer }), { timeout: 120_000 })((it) => {
-      it.scoped(
+      it.effect(
         "every endpoint's successes and errors match the document the server serves",
         () =>
           Effect.gen(function*() {
@@ -297,31 +297,26 @@ for (const backend of Backends.all) {
               assert.strictEqual(input.status, 409)
 
               // The snapshot, then pause; logs now come from the snapshot.
-              const snap = (id: string, query = "?format=agentapi") =>
-                `/api/v2/workspaceagents/me/tasks/${id}/log-snapshot${query}`
-              const snapTemplate = "/api/v2/workspaceagents/me/tasks/{task}/log-snapshot"
-              const snapshotBody = JSON.stringify({
-                messages: [{ id: 1, content: "saved", role: "agent", time: "2025-01-01T00:00:01Z" }]
-              })
+              const saved = snapshotBody("saved")
               assert.strictEqual(
-                (yield* call("POST", snapTemplate, snap(task.json.id), { token: agentToken, body: snapshotBody }))
+                (yield* call("POST", snapshotTemplate, snapshotPath(task.json.id), { token: agentToken, body: saved }))
                   .status,
                 204
               )
               assert.strictEqual(
-                (yield* call("POST", snapTemplate, snap(task.json.id, "?format=other"), {
+                (yield* call("POST", snapshotTemplate, snapshotPath(task.json.id, "?format=other"), {
                   token: agentToken,
-                  body: snapshotBody
+                  body: saved
                 })).status,
                 400
               )
               assert.strictEqual(
-                (yield* call("POST", snapTemplate, snap(randomUUID()), { token: agentToken, body: snapshotBody }))
+                (yield* call("POST", snapshotTemplate, snapshotPath(randomUUID()), { token: agentToken, body: saved }))
                   .status,
                 404
               )
               assert.strictEqual(
-                (yield* call("POST", snapTemplate, snap(task.json.id), { body: snapshotBody })).status,
+                (yield* call("POST", snapshotTemplate, snapshotPath(task.json.id), { body: saved })).status,
                 401
               )
 

@@ -3,8 +3,9 @@
  * workspace; the task becomes active, takes input, is paused (the agent uploads its snapshot on SIGTERM),
  * reads the same conversation from the snapshot, resumes and is deleted. HTTP only, real processes.
  */
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
@@ -13,24 +14,25 @@ import { adminToken, createUser } from "./support/Fixtures.ts"
 import { pollUntil, waitForStatus } from "./support/TaskFlow.ts"
 import * as TestServer from "./support/TestServer.ts"
 
-const demoAgent = "node --import tsx scripts/demo-agent.ts"
+const demoAgent = "node scripts/demo-agent.ts"
 
 for (const backend of Backends.all) {
-  describe(`quickstart with the demo agent [${backend.name}]`, () => {
-    layer(TestServer.layer(backend), { timeout: 120_000, excludeTestServices: true })((it) => {
-      it.scoped("create, active, send, live logs, pause, snapshot logs, resume, delete", () =>
+  layer(TestServer.layer(backend), { timeout: 120_000, excludeTestServices: true })(
+    `quickstart with the demo agent [${backend.name}]`,
+    (it) => {
+      it.effect("create, active, send, live logs, pause, snapshot logs, resume, delete", () =>
         Effect.gen(function*() {
           const admin = yield* TestServer.clientFor(yield* adminToken)
           const template = yield* admin.templates.create({
-            path: { organization: "default" },
+            params: { organization: "default" },
             payload: { name: "demo", agent_command: demoAgent }
           })
           const user = yield* createUser()
           const client = yield* TestServer.clientFor(user.token)
-          const path = (task: string) => ({ path: { user: "me", task } })
+          const path = (task: string) => ({ params: { user: "me", task } })
 
           const created = yield* client.tasks.create({
-            path: { user: "me" },
+            params: { user: "me" },
             payload: { template_version_id: template.active_version_id, input: "Build me a web app" }
           })
           assert.strictEqual(created.status, "pending")
@@ -48,8 +50,8 @@ for (const backend of Backends.all) {
             ["output", "Done: Build me a web app"]
           ])
           yield* pollUntil(
-            client.tasks.send({ ...path(created.id), payload: { input: "Add a login page" } }).pipe(Effect.either),
-            (result) => result._tag === "Right",
+            client.tasks.send({ ...path(created.id), payload: { input: "Add a login page" } }).pipe(Effect.result),
+            Result.isSuccess,
             (last) => JSON.stringify(last)
           )
           const beforePause = yield* pollUntil(
@@ -83,19 +85,19 @@ for (const backend of Backends.all) {
           assert.strictEqual(gone._tag, "NotFound")
         }))
 
-      it.scoped("a workspace process gets the agent's environment, and dying on its own turns its agent off", () =>
+      it.effect("a workspace process gets the agent's environment, and dying on its own turns its agent off", () =>
         Effect.gen(function*() {
           const dir = mkdtempSync(Path.join(tmpdir(), "taskd-env-"))
           yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
           const admin = yield* TestServer.clientFor(yield* adminToken)
           const template = yield* admin.templates.create({
-            path: { organization: "default" },
+            params: { organization: "default" },
             payload: { name: `env-${Date.now()}`, agent_command: `env > ${dir}/env; exit 3` }
           })
           const user = yield* createUser()
           const client = yield* TestServer.clientFor(user.token)
           const created = yield* client.tasks.create({
-            path: { user: "me" },
+            params: { user: "me" },
             payload: { template_version_id: template.active_version_id, input: "say hi" }
           })
           // The agent never reported anything; its process exited, so the agent is off: status unknown.
@@ -118,6 +120,6 @@ for (const backend of Backends.all) {
           assert.strictEqual(manifest.task_id, created.id)
           assert.strictEqual(manifest.apps[0]?.url, `http://127.0.0.1:${env["AGENTAPI_PORT"]}`)
         }))
-    })
-  })
+    }
+  )
 }

@@ -2,12 +2,12 @@
  * `importSnapshots` / `exportSnapshots` (issue #6) on each backend: idempotency, conflict modes, invalid
  * records, dry run, resume, round trip, trimming and a 20,000-record import.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
+import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import {
@@ -262,11 +262,11 @@ for (const backend of Backends.all) {
 
           let saved: ImportProgress | undefined
           const stop = yield* Deferred.make<void>()
-          const fiber = yield* Effect.fork(run(records, {
+          const fiber = yield* Effect.forkChild(run(records, {
             ...options,
             onBatch: (progress) =>
               Effect.sync(() => saved = progress).pipe(
-                Effect.zipRight(progress.position >= 40 ? Deferred.succeed(stop, undefined) : Effect.void)
+                Effect.andThen(progress.position >= 40 ? Deferred.succeed(stop, undefined) : Effect.void)
               )
           }))
           yield* Deferred.await(stop)
@@ -298,7 +298,7 @@ for (const backend of Backends.all) {
             Stream.runCollect,
             Effect.orDie
           )
-          const records = Array.from(exported).map((item) => Either.getOrThrow(item))
+          const records = Array.from(exported).map((item) => Result.getOrThrow(item))
           assert.deepStrictEqual(records.map((r) => r.task_id), [...ids].sort())
           assert.deepStrictEqual(Object.keys(records.find((r) => r.task_id === ids[0])!), [
             "task_id",
@@ -317,7 +317,7 @@ for (const backend of Backends.all) {
             Stream.runCollect,
             Effect.orDie
           )
-          assert.deepStrictEqual(Array.from(filtered).map((item) => Either.getOrThrow(item).task_id), [ids[1]])
+          assert.deepStrictEqual(Array.from(filtered).map((item) => Result.getOrThrow(item).task_id), [ids[1]])
         }))
 
       it.effect("20,000 records from a stream, in batches, all stored", () =>

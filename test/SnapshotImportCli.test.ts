@@ -3,10 +3,10 @@
  * use, and --resume after SIGINT and after SIGKILL. The database is prepared in this process and closed
  * before the CLI opens it (a PGlite data directory is one process's at a time).
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as SqlClient from "effect/sql/SqlClient"
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -105,7 +105,7 @@ const taskd = (
   options: { readonly input?: string; readonly whileRunning?: (pid: number, done: () => boolean) => Promise<void> } = {}
 ): Promise<Child> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
+    const child = spawn(process.execPath, ["src/main.ts", ...args], {
       cwd: root,
       env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...target.env },
       stdio: ["pipe", "pipe", "pipe"]

@@ -3,7 +3,7 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as TestClock from "effect/TestClock"
+import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
 import * as Backends from "./support/Backends.ts"
 import {
@@ -14,15 +14,13 @@ import {
   setLatestJobStatus,
   storedSnapshot
 } from "./support/Fixtures.ts"
-import { request, streamBody } from "./support/Http.ts"
+import { request, snapshotBody, snapshotPath, streamBody, upload } from "./support/Http.ts"
+import * as ManualClock from "./support/ManualClock.ts"
+import { standard404 } from "./support/TaskFlow.ts"
 import * as TestServer from "./support/TestServer.ts"
 
-const path = (taskId: string, query = "?format=agentapi") =>
-  `/api/v2/workspaceagents/me/tasks/${taskId}/log-snapshot${query}`
-
-const oneMessage = JSON.stringify({
-  messages: [{ id: 0, content: "test", role: "agent", time: "2025-09-25T10:42:48Z" }]
-})
+/** One agent message: `{"messages":[{"id":0,"content":"test","role":"agent","time":"2025-09-25T10:42:48Z"}]}`. */
+const oneMessage = snapshotBody("test")
 
 const setup = Effect.gen(function*() {
   const owner = yield* createUser()
@@ -31,15 +29,19 @@ const setup = Effect.gen(function*() {
   return { owner, template, task }
 })
 
-const standard404 = { message: "Resource not found or you do not have access to this resource" }
-
 for (const backend of Backends.all) {
   describe(`snapshot upload [${backend.name}]`, () => {
-    layer(TestServer.layer(backend), { timeout: 120_000 })((it) => {
+    // taskd and the fixtures read the time the tests set (a TestClock would run the job runner's poll loop
+    // for every second it is moved by).
+    const time = ManualClock.make()
+    layer(Layer.merge(TestServer.layer(backend, { clock: time.clock }), time.layer), {
+      timeout: 120_000,
+      excludeTestServices: true
+    })((it) => {
       it.effect("Success: 204 with no body, and the agentapi envelope is stored", () =>
         Effect.gen(function*() {
           const { task } = yield* setup
-          const response = yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })
+          const response = yield* upload(task.agentToken, task.taskId, oneMessage)
           assert.strictEqual(response.status, 204)
           assert.strictEqual(response.text, "")
           assert.isUndefined(response.headers["content-type"])
@@ -53,20 +55,20 @@ for (const backend of Backends.all) {
       it.effect("Overwrite: a later upload replaces the content and the timestamp comes from the clock", () =>
         Effect.gen(function*() {
           const { task } = yield* setup
-          yield* TestClock.setTime(Date.parse("2025-01-01T10:05:00Z"))
+          yield* time.setTime(Date.parse("2025-01-01T10:05:00Z"))
           assert.strictEqual(
-            (yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })).status,
+            (yield* upload(task.agentToken, task.taskId, oneMessage)).status,
             204
           )
           const first = yield* storedSnapshot(task.taskId)
           assert.strictEqual(first?.log_snapshot_created_at.toISOString(), "2025-01-01T10:05:00.000Z")
 
-          yield* TestClock.adjust("90 seconds")
+          yield* time.adjust("90 seconds")
           const second = JSON.stringify({
             messages: [{ id: 7, content: "replaced", role: "user", time: "2025-01-01T10:06:00Z" }]
           })
           assert.strictEqual(
-            (yield* request("POST", path(task.taskId), { token: task.agentToken, body: second })).status,
+            (yield* upload(task.agentToken, task.taskId, second)).status,
             204
           )
           const stored = yield* storedSnapshot(task.taskId)
@@ -89,7 +91,7 @@ for (const backend of Backends.all) {
               { content: "no id, no time", role: "agent" }
             ]
           }) + "\n trailing bytes are ignored"
-          assert.strictEqual((yield* request("POST", path(task.taskId), { token: task.agentToken, body })).status, 204)
+          assert.strictEqual((yield* upload(task.agentToken, task.taskId, body)).status, 204)
           const stored = yield* storedSnapshot(task.taskId)
           assert.deepStrictEqual(stored?.log_snapshot, {
             format: "agentapi",
@@ -104,11 +106,11 @@ for (const backend of Backends.all) {
           })
         }))
 
-      it.effect("keys match Go's way: case-insensitively, an exact match first; null is the zero value", () =>
+      it.effect("keys match Go's way: case-insensitively, the later of two that match wins; null is the zero value", () =>
         Effect.gen(function*() {
           const { task } = yield* setup
           const body = `{"Messages":[{"ID":3,"Content":"x","content":"exact","ROLE":"agent","time":null}]}`
-          assert.strictEqual((yield* request("POST", path(task.taskId), { token: task.agentToken, body })).status, 204)
+          assert.strictEqual((yield* upload(task.agentToken, task.taskId, body)).status, 204)
           const stored = yield* storedSnapshot(task.taskId)
           assert.deepStrictEqual((stored?.log_snapshot as any).data.messages, [
             { id: 3, content: "exact", role: "agent", time: "0001-01-01T00:00:00Z" }
@@ -118,18 +120,18 @@ for (const backend of Backends.all) {
       it.effect("Unauthorized: no token, a token that is not a UUID, an unknown token", () =>
         Effect.gen(function*() {
           const { task } = yield* setup
-          const none = yield* request("POST", path(task.taskId), { body: oneMessage })
+          const none = yield* request("POST", snapshotPath(task.taskId), { body: oneMessage })
           assert.strictEqual(none.status, 401)
           assert.deepStrictEqual(none.json, { message: `Cookie "coder_session_token" must be provided.` })
 
-          const malformed = yield* request("POST", path(task.taskId), { token: "not-a-uuid", body: oneMessage })
+          const malformed = yield* upload("not-a-uuid", task.taskId, oneMessage)
           assert.strictEqual(malformed.status, 401)
           assert.deepStrictEqual(malformed.json, {
             message: "Workspace agent token invalid.",
             detail: "An agent token must be a valid UUIDv4. (len 10)"
           })
 
-          const unknown = yield* request("POST", path(task.taskId), { token: randomUUID(), body: oneMessage })
+          const unknown = yield* upload(randomUUID(), task.taskId, oneMessage)
           assert.strictEqual(unknown.status, 401)
           assert.strictEqual(unknown.json.message, "Workspace agent not authorized.")
           assert.isUndefined(yield* storedSnapshot(task.taskId))
@@ -138,7 +140,7 @@ for (const backend of Backends.all) {
       it.effect("a user API key is not an agent token", () =>
         Effect.gen(function*() {
           const { owner, task } = yield* setup
-          const response = yield* request("POST", path(task.taskId), { token: owner.token, body: oneMessage })
+          const response = yield* upload(owner.token, task.taskId, oneMessage)
           assert.strictEqual(response.status, 401)
           assert.strictEqual(response.json.message, "Workspace agent token invalid.")
         }))
@@ -146,7 +148,7 @@ for (const backend of Backends.all) {
       it.effect("InvalidTaskID: 400 with google/uuid's reason", () =>
         Effect.gen(function*() {
           const { task } = yield* setup
-          const response = yield* request("POST", path("not-a-uuid"), { token: task.agentToken, body: oneMessage })
+          const response = yield* upload(task.agentToken, "not-a-uuid", oneMessage)
           assert.strictEqual(response.status, 400)
           assert.deepStrictEqual(response.json, {
             message: "Invalid task ID format.",
@@ -157,22 +159,18 @@ for (const backend of Backends.all) {
       it.effect("MissingFormat, repeated format, unknown parameters: 400 Invalid query parameters", () =>
         Effect.gen(function*() {
           const { task } = yield* setup
-          const missing = yield* request("POST", path(task.taskId, ""), { token: task.agentToken, body: oneMessage })
+          const missing = yield* upload(task.agentToken, task.taskId, oneMessage, { query: "" })
           assert.strictEqual(missing.status, 400)
           assert.deepStrictEqual(missing.json, {
             message: "Invalid query parameters.",
             validations: [{ field: "format", detail: `Query param "format" is required and cannot be empty` }]
           })
 
-          const empty = yield* request("POST", path(task.taskId, "?format="), {
-            token: task.agentToken,
-            body: oneMessage
-          })
+          const empty = yield* upload(task.agentToken, task.taskId, oneMessage, { query: "?format=" })
           assert.strictEqual(empty.json.validations[0].field, "format")
 
-          const twice = yield* request("POST", path(task.taskId, "?format=agentapi&format=agentapi"), {
-            token: task.agentToken,
-            body: oneMessage
+          const twice = yield* upload(task.agentToken, task.taskId, oneMessage, {
+            query: "?format=agentapi&format=agentapi"
           })
           assert.strictEqual(twice.status, 400)
           assert.deepStrictEqual(twice.json.validations, [{
@@ -181,10 +179,7 @@ for (const backend of Backends.all) {
               `Query param "format" provided more than once, found 2 times. Only provide 1 instance of this query param.`
           }])
 
-          const extra = yield* request("POST", path(task.taskId, "?format=agentapi&k=1"), {
-            token: task.agentToken,
-            body: oneMessage
-          })
+          const extra = yield* upload(task.agentToken, task.taskId, oneMessage, { query: "?format=agentapi&k=1" })
           assert.strictEqual(extra.status, 400)
           assert.deepStrictEqual(extra.json, {
             message: "Invalid query parameters.",
@@ -196,10 +191,7 @@ for (const backend of Backends.all) {
       it.effect("InvalidFormat: 400 Invalid format parameter", () =>
         Effect.gen(function*() {
           const { task } = yield* setup
-          const response = yield* request("POST", path(task.taskId, "?format=unknown"), {
-            token: task.agentToken,
-            body: oneMessage
-          })
+          const response = yield* upload(task.agentToken, task.taskId, oneMessage, { query: "?format=unknown" })
           assert.strictEqual(response.status, 400)
           assert.deepStrictEqual(response.json, {
             message: "Invalid format parameter.",
@@ -210,7 +202,7 @@ for (const backend of Backends.all) {
       it.effect("TaskNotFound: 404 with the standard body, before the body is read", () =>
         Effect.gen(function*() {
           const { task } = yield* setup
-          const response = yield* request("POST", path(randomUUID()), { token: task.agentToken, body: "{not json" })
+          const response = yield* upload(task.agentToken, randomUUID(), "{not json")
           assert.strictEqual(response.status, 404)
           assert.deepStrictEqual(response.json, standard404)
         }))
@@ -219,11 +211,11 @@ for (const backend of Backends.all) {
         Effect.gen(function*() {
           const { owner, task, template } = yield* setup
           const other = yield* createTaskWorkspace(owner, template)
-          const wrong = yield* request("POST", path(other.taskId), { token: task.agentToken, body: oneMessage })
+          const wrong = yield* upload(task.agentToken, other.taskId, oneMessage)
           assert.strictEqual(wrong.status, 404)
           assert.deepStrictEqual(wrong.json, standard404)
           assert.isUndefined(yield* storedSnapshot(other.taskId))
-          const own = yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })
+          const own = yield* upload(task.agentToken, task.taskId, oneMessage)
           assert.strictEqual(own.status, 204)
         }))
 
@@ -231,26 +223,29 @@ for (const backend of Backends.all) {
         Effect.gen(function*() {
           const { task } = yield* setup
           for (const body of ["{invalid json", "", "[]", `{"messages":"nope"}`, `{"messages":[{"id":"7"}]}`]) {
-            const response = yield* request("POST", path(task.taskId), { token: task.agentToken, body })
+            const response = yield* upload(task.agentToken, task.taskId, body)
             assert.strictEqual(response.status, 400, body)
             assert.strictEqual(response.json.message, "Failed to decode request payload.", body)
             assert.isString(response.json.detail)
             assert.notProperty(response.json, "_tag")
           }
+          // A schema problem names the path and the value it got, in one line.
+          const wrongType = yield* upload(task.agentToken, task.taskId, `{"messages":[{"id":"7"}]}`)
+          assert.include(wrongType.json.detail, `messages.0.id: Expected number, actual "7"`)
         }))
 
       it.effect("InvalidAgentAPIPayload: messages absent or null is 400, an empty array is stored", () =>
         Effect.gen(function*() {
           const { task } = yield* setup
           for (const body of [`{"truncated":false,"total_count":0}`, `{"messages":null}`, "null"]) {
-            const response = yield* request("POST", path(task.taskId), { token: task.agentToken, body })
+            const response = yield* upload(task.agentToken, task.taskId, body)
             assert.strictEqual(response.status, 400, body)
             assert.deepStrictEqual(response.json, {
               message: "Invalid agentapi payload structure.",
               detail: `Missing required "messages" field.`
             })
           }
-          const empty = yield* request("POST", path(task.taskId), { token: task.agentToken, body: `{"messages":[]}` })
+          const empty = yield* upload(task.agentToken, task.taskId, `{"messages":[]}`)
           assert.strictEqual(empty.status, 204)
           assert.deepStrictEqual((yield* storedSnapshot(task.taskId))?.log_snapshot, {
             format: "agentapi",
@@ -262,7 +257,7 @@ for (const backend of Backends.all) {
         Effect.gen(function*() {
           const { task } = yield* setup
           const body = JSON.stringify({ messages: [{ id: 0, content: "x".repeat(65 * 1024), role: "agent" }] })
-          const response = yield* request("POST", path(task.taskId), { token: task.agentToken, body })
+          const response = yield* upload(task.agentToken, task.taskId, body)
           assert.strictEqual(response.status, 400)
           assert.deepStrictEqual(response.json, {
             message: "Failed to decode request payload.",
@@ -277,22 +272,16 @@ for (const backend of Backends.all) {
           const envelope = (n: number) =>
             JSON.stringify({ messages: [{ id: 0, content: "y".repeat(n), role: "agent" }] })
           const overhead = envelope(0).length
-          const fits = yield* request("POST", path(task.taskId), {
-            token: task.agentToken,
-            body: envelope(65_536 - overhead)
-          })
+          const fits = yield* upload(task.agentToken, task.taskId, envelope(65_536 - overhead))
           assert.strictEqual(fits.status, 204)
-          const over = yield* request("POST", path(task.taskId), {
-            token: task.agentToken,
-            body: envelope(65_537 - overhead)
-          })
+          const over = yield* upload(task.agentToken, task.taskId, envelope(65_537 - overhead))
           assert.strictEqual(over.status, 400)
         }))
 
       it.effect("a 100 MB body with Content-Length is refused without being read", () =>
         Effect.gen(function*() {
           const { task } = yield* setup
-          const result = yield* streamBody(path(task.taskId), {
+          const result = yield* streamBody(snapshotPath(task.taskId), {
             token: task.agentToken,
             totalBytes: 100 * 1024 * 1024,
             declareLength: true
@@ -305,7 +294,7 @@ for (const backend of Backends.all) {
       it.effect("a chunked body without Content-Length is cut off once it passes 64 KiB", () =>
         Effect.gen(function*() {
           const { task } = yield* setup
-          const result = yield* streamBody(path(task.taskId), {
+          const result = yield* streamBody(snapshotPath(task.taskId), {
             token: task.agentToken,
             totalBytes: 100 * 1024 * 1024,
             declareLength: false
@@ -319,7 +308,7 @@ for (const backend of Backends.all) {
         Effect.gen(function*() {
           const { task } = yield* setup
           const body = JSON.stringify({ messages: [{ id: 0, content: "a\u0000b", role: "agent" }] })
-          const response = yield* request("POST", path(task.taskId), { token: task.agentToken, body })
+          const response = yield* upload(task.agentToken, task.taskId, body)
           assert.strictEqual(response.status, 400)
           assert.strictEqual(response.json.message, "Snapshot contains text that cannot be stored.")
         }))
@@ -328,7 +317,7 @@ for (const backend of Backends.all) {
         Effect.gen(function*() {
           const { task } = yield* setup
           const body = `{"messages":[{"id":0,"content":"a\\ud800b","role":"agent"}]}`
-          assert.strictEqual((yield* request("POST", path(task.taskId), { token: task.agentToken, body })).status, 204)
+          assert.strictEqual((yield* upload(task.agentToken, task.taskId, body)).status, 204)
           const stored = yield* storedSnapshot(task.taskId)
           assert.strictEqual((stored?.log_snapshot as any).data.messages[0].content, "a\uFFFDb")
         }))
@@ -337,10 +326,10 @@ for (const backend of Backends.all) {
         Effect.gen(function*() {
           const { owner, task } = yield* setup
           yield* addBuild(owner, task, { transition: "stop", jobStatus: "running" })
-          const during = yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })
+          const during = yield* upload(task.agentToken, task.taskId, oneMessage)
           assert.strictEqual(during.status, 204)
           yield* setLatestJobStatus(task, "succeeded")
-          const after = yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })
+          const after = yield* upload(task.agentToken, task.taskId, oneMessage)
           assert.strictEqual(after.status, 401)
         }))
 
@@ -348,7 +337,7 @@ for (const backend of Backends.all) {
         Effect.gen(function*() {
           const { owner, task } = yield* setup
           yield* addBuild(owner, task, { transition: "delete", jobStatus: "pending" })
-          const response = yield* request("POST", path(task.taskId), { token: task.agentToken, body: oneMessage })
+          const response = yield* upload(task.agentToken, task.taskId, oneMessage)
           assert.strictEqual(response.status, 401)
           assert.strictEqual(response.json.message, "Workspace agent not authorized.")
         }))

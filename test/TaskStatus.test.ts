@@ -9,13 +9,13 @@ import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
 import * as Backends from "./support/Backends.ts"
 import { createTemplate, createUser } from "./support/Fixtures.ts"
-import { request } from "./support/Http.ts"
+import { messagesBody, request, upload } from "./support/Http.ts"
+import { sleepLive } from "./support/Net.ts"
 import {
   actAsAgent,
   agentToken,
   createActiveTask,
   createTask,
-  holdingRecording,
   noJobWorkers,
   pauseTask,
   standard404,
@@ -24,14 +24,16 @@ import {
   waitForTask
 } from "./support/TaskFlow.ts"
 import * as TestServer from "./support/TestServer.ts"
+import * as Workspaces from "./support/Workspaces.ts"
 
 const pausePath = (taskId: string, user = "me") => `/api/v2/tasks/${user}/${taskId}/pause`
 const resumePath = (taskId: string, user = "me") => `/api/v2/tasks/${user}/${taskId}/resume`
 
 for (const backend of Backends.all) {
-  describe(`task status [${backend.name}]`, () => {
-    const { hold, layer: provisioner, record } = holdingRecording()
-    layer(TestServer.layer(backend, { provisioner }), { timeout: 120_000, excludeTestServices: true })((it) => {
+  const { hold, layer: provisioner, record } = Workspaces.recording()
+  layer(TestServer.layer(backend, { provisioner }), { timeout: 120_000, excludeTestServices: true })(
+    `task status [${backend.name}]`,
+    (it) => {
       it.effect("pending -> initializing -> active, with the agent's lifecycle and the app's health", () =>
         Effect.gen(function*() {
           const user = yield* createUser()
@@ -139,7 +141,7 @@ for (const backend of Backends.all) {
           const { agentToken: token, task } = yield* createActiveTask(user, template.versionId, record)
           const release = yield* hold(task.workspace_id!)
           const client = yield* TestServer.clientFor(user.token)
-          yield* client.tasks.pause({ path: { user: "me", task: task.id } })
+          yield* client.tasks.pause({ params: { user: "me", task: task.id } })
           const stopping = yield* waitForTask(
             user.token,
             task.id,
@@ -148,12 +150,8 @@ for (const backend of Backends.all) {
           )
           assert.strictEqual(stopping.status, "unknown")
           // While its stop build runs, the agent of the start build may still upload its snapshot (spec §1.2).
-          const upload = yield* request(
-            "POST",
-            `/api/v2/workspaceagents/me/tasks/${task.id}/log-snapshot?format=agentapi`,
-            { token, body: JSON.stringify({ messages: [{ id: 0, content: "bye", role: "agent" }] }) }
-          )
-          assert.strictEqual(upload.status, 204)
+          const uploaded = yield* upload(token, task.id, messagesBody([{ id: 0, content: "bye", role: "agent" }]))
+          assert.strictEqual(uploaded.status, 204)
           yield* release
           const paused = yield* waitForStatus(user.token, task.id, "paused")
           assert.strictEqual(paused.workspace_status, "stopped")
@@ -200,7 +198,7 @@ for (const backend of Backends.all) {
             yield* waitForBuildDone(user.token, task.id)
             const client = yield* TestServer.clientFor(user.token)
             const { workspace_build } = yield* client.experimentalTasks.pause({
-              path: { user: user.username, task: task.name }
+              params: { user: user.username, task: task.name }
             })
             assert.strictEqual(workspace_build.transition, "stop")
             assert.strictEqual(workspace_build.build_number, 2)
@@ -308,31 +306,29 @@ for (const backend of Backends.all) {
             assert.strictEqual(still.json.status, "active")
           }))
       })
-    })
-  })
+    }
+  )
 
   // No job runs on this server: a build stays queued, so "pending" and "already in progress" are states.
-  describe(`task status, builds stay queued [${backend.name}]`, () => {
-    layer(TestServer.layer(backend).pipe(Layer.provide(noJobWorkers)), {
-      timeout: 120_000,
-      excludeTestServices: true
-    })((it) => {
-      it.effect("pending: the start build's job is queued; pause is a 409 while it is", () =>
-        Effect.gen(function*() {
-          const user = yield* createUser()
-          const template = yield* createTemplate()
-          const task = yield* createTask(user, template.versionId)
-          assert.strictEqual(task.status, "pending")
-          yield* Effect.sleep("300 millis")
-          const still = yield* request("GET", `/api/v2/tasks/me/${task.id}`, { token: user.token })
-          assert.strictEqual(still.json.status, "pending")
-          assert.strictEqual(still.json.workspace_status, "pending")
-          assert.isNull(still.json.current_state)
-          const pause = yield* request("POST", pausePath(task.id), { token: user.token })
-          assert.strictEqual(pause.status, 409)
-          const after = yield* request("GET", `/api/v2/tasks/me/${task.id}`, { token: user.token })
-          assert.strictEqual(after.json.workspace_build_number, 1)
-        }))
-    })
+  layer(TestServer.layer(backend).pipe(Layer.provide(noJobWorkers)), {
+    timeout: 120_000,
+    excludeTestServices: true
+  })(`task status, builds stay queued [${backend.name}]`, (it) => {
+    it.effect("pending: the start build's job is queued; pause is a 409 while it is", () =>
+      Effect.gen(function*() {
+        const user = yield* createUser()
+        const template = yield* createTemplate()
+        const task = yield* createTask(user, template.versionId)
+        assert.strictEqual(task.status, "pending")
+        yield* sleepLive(300)
+        const still = yield* request("GET", `/api/v2/tasks/me/${task.id}`, { token: user.token })
+        assert.strictEqual(still.json.status, "pending")
+        assert.strictEqual(still.json.workspace_status, "pending")
+        assert.isNull(still.json.current_state)
+        const pause = yield* request("POST", pausePath(task.id), { token: user.token })
+        assert.strictEqual(pause.status, 409)
+        const after = yield* request("GET", `/api/v2/tasks/me/${task.id}`, { token: user.token })
+        assert.strictEqual(after.json.workspace_build_number, 1)
+      }))
   })
 }

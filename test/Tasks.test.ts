@@ -8,7 +8,7 @@ import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
 import * as Backends from "./support/Backends.ts"
 import { adminToken, createTemplate, createUser, storedSnapshot } from "./support/Fixtures.ts"
-import { request } from "./support/Http.ts"
+import { request, snapshotBody, upload } from "./support/Http.ts"
 import {
   actAsAgent,
   agentToken,
@@ -16,6 +16,7 @@ import {
   createTask,
   noJobWorkers,
   pauseTask,
+  pollUntil,
   standard404,
   waitForBuildDone,
   waitForStatus,
@@ -26,11 +27,6 @@ import * as Workspaces from "./support/Workspaces.ts"
 
 const list = (token: string, q?: string) =>
   request("GET", q === undefined ? "/api/v2/tasks" : `/api/v2/tasks?q=${encodeURIComponent(q)}`, { token })
-
-const snapshotPath = (taskId: string) => `/api/v2/workspaceagents/me/tasks/${taskId}/log-snapshot?format=agentapi`
-
-const snapshotBody = (content: string) =>
-  JSON.stringify({ messages: [{ id: 0, content, role: "agent", time: "2025-09-25T10:42:48Z" }] })
 
 const initializingMessages = [
   "Initializing workspace",
@@ -44,9 +40,10 @@ const initializingMessages = [
 ]
 
 for (const backend of Backends.all) {
-  describe(`TestTasks [${backend.name}]`, () => {
-    const { layer: provisioner, record } = Workspaces.recording()
-    layer(TestServer.layer(backend, { provisioner }), { timeout: 120_000, excludeTestServices: true })((it) => {
+  const { layer: provisioner, record } = Workspaces.recording()
+  layer(TestServer.layer(backend, { provisioner }), { timeout: 120_000, excludeTestServices: true })(
+    `TestTasks [${backend.name}]`,
+    (it) => {
       describe("List", () => {
         it.effect("owner:me: every own task, newest first, with count", () =>
           Effect.gen(function*() {
@@ -57,7 +54,7 @@ for (const backend of Backends.all) {
             const third = yield* createTask(user, template.versionId, { input: "third prompt" })
             yield* waitForStatus(user.token, first.id, "initializing")
             const client = yield* TestServer.clientFor(user.token)
-            const response = yield* client.tasks.list({ urlParams: { q: "owner:me" } })
+            const response = yield* client.tasks.list({ query: { q: "owner:me" } })
             assert.strictEqual(response.count, 3)
             assert.deepStrictEqual(response.tasks.map((task) => task.id), [third.id, second.id, first.id])
             const found = response.tasks.find((task) => task.id === first.id)!
@@ -67,11 +64,11 @@ for (const backend of Backends.all) {
             assert.isTrue(found.status.length > 0)
             assert.isTrue((found.workspace_status ?? "").length > 0)
             // The same, with `q` in another case, by username as free text, and under /api/experimental.
-            const upper = yield* client.tasks.list({ urlParams: { q: "OWNER:ME" } })
+            const upper = yield* client.tasks.list({ query: { q: "OWNER:ME" } })
             assert.strictEqual(upper.count, 3)
-            const freeText = yield* client.tasks.list({ urlParams: { q: user.username } })
+            const freeText = yield* client.tasks.list({ query: { q: user.username } })
             assert.deepStrictEqual(freeText.tasks.map((task) => task.id), [third.id, second.id, first.id])
-            const experimental = yield* client.experimentalTasks.list({ urlParams: { q: "owner:me" } })
+            const experimental = yield* client.experimentalTasks.list({ query: { q: "owner:me" } })
             assert.strictEqual(experimental.count, 3)
           }))
 
@@ -138,13 +135,13 @@ for (const backend of Backends.all) {
             yield* pauseTask(user.token, paused.id)
             yield* waitForStatus(user.token, running.id, "initializing")
             const client = yield* TestServer.clientFor(user.token)
-            const onlyPaused = yield* client.tasks.list({ urlParams: { q: "owner:me status:paused" } })
+            const onlyPaused = yield* client.tasks.list({ query: { q: "owner:me status:paused" } })
             assert.deepStrictEqual(onlyPaused.tasks.map((task) => task.id), [paused.id])
             assert.strictEqual(onlyPaused.count, 1)
             assert.strictEqual(onlyPaused.tasks[0]!.status, "paused")
-            const initializing = yield* client.tasks.list({ urlParams: { q: "owner:me status:initializing" } })
+            const initializing = yield* client.tasks.list({ query: { q: "owner:me status:initializing" } })
             assert.deepStrictEqual(initializing.tasks.map((task) => task.id), [running.id])
-            const active = yield* client.tasks.list({ urlParams: { q: "owner:me status:active" } })
+            const active = yield* client.tasks.list({ query: { q: "owner:me status:active" } })
             assert.strictEqual(active.count, 0)
           }))
 
@@ -209,17 +206,17 @@ for (const backend of Backends.all) {
             const template = yield* createTemplate()
             const { appId, manifest, task: active } = yield* createActiveTask(user, template.versionId, record)
             const client = yield* TestServer.clientFor(user.token)
-            const byId = yield* client.tasks.get({ path: { user: "me", task: active.id } })
+            const byId = yield* client.tasks.get({ params: { user: "me", task: active.id } })
             assert.strictEqual(byId.workspace_build_number, 1)
             assert.strictEqual(byId.workspace_agent_id, manifest.agent_id)
             assert.strictEqual(byId.workspace_app_id, appId)
             assert.strictEqual(byId.workspace_id, manifest.workspace_id)
             assert.strictEqual(manifest.task_id, active.id)
             assert.strictEqual(byId.workspace_status, "running")
-            const byName = yield* client.tasks.get({ path: { user: "me", task: active.name } })
+            const byName = yield* client.tasks.get({ params: { user: "me", task: active.name } })
             assert.deepStrictEqual(byName, byId)
             const byUsername = yield* client.tasks.get({
-              path: { user: user.username, task: active.name.toUpperCase() }
+              params: { user: user.username, task: active.name.toUpperCase() }
             })
             assert.deepStrictEqual(byUsername, byId)
             const rawById = yield* request("GET", `/api/v2/tasks/me/${active.id}`, { token: user.token })
@@ -277,7 +274,7 @@ for (const backend of Backends.all) {
               payload: { app_slug: "task-app", state: "complete", message: "all done", uri: "" }
             })
             const client = yield* TestServer.clientFor(user.token)
-            const done = yield* client.tasks.get({ path: { user: "me", task: task.id } })
+            const done = yield* client.tasks.get({ params: { user: "me", task: task.id } })
             assert.strictEqual(done.current_state?.state, "complete")
             assert.strictEqual(done.current_state?.message, "all done")
             assert.strictEqual(done.current_state?.uri, "")
@@ -288,7 +285,7 @@ for (const backend of Backends.all) {
             assert.deepStrictEqual(paused.current_state, done.current_state)
 
             const starts = record.starts.filter((spec) => spec.taskId === task.id).length
-            yield* client.tasks.resume({ path: { user: "me", task: task.id } })
+            yield* client.tasks.resume({ params: { user: "me", task: task.id } })
             yield* agentToken(record, task.id, starts)
             const resumed = yield* waitForStatus(user.token, task.id, "initializing")
             assert.strictEqual(resumed.current_state?.state, "working")
@@ -304,10 +301,10 @@ for (const backend of Backends.all) {
             const template = yield* createTemplate()
             const { task } = yield* createActiveTask(user, template.versionId, record)
             const client = yield* TestServer.clientFor(user.token)
-            const stable = yield* client.tasks.get({ path: { user: "me", task: task.id } })
-            const experimental = yield* client.experimentalTasks.get({ path: { user: "me", task: task.id } })
+            const stable = yield* client.tasks.get({ params: { user: "me", task: task.id } })
+            const experimental = yield* client.experimentalTasks.get({ params: { user: "me", task: task.id } })
             assert.deepStrictEqual(experimental, stable)
-            const byName = yield* client.experimentalTasks.get({ path: { user: user.username, task: task.name } })
+            const byName = yield* client.experimentalTasks.get({ params: { user: user.username, task: task.name } })
             assert.deepStrictEqual(byName, stable)
             const raw = yield* request("GET", `/api/experimental/tasks/me/${task.id}`, { token: user.token })
             const rawStable = yield* request("GET", `/api/v2/tasks/me/${task.id}`, { token: user.token })
@@ -340,12 +337,11 @@ for (const backend of Backends.all) {
             const again = yield* request("DELETE", `/api/v2/tasks/me/${task.id}`, { token: user.token })
             assert.strictEqual(again.status, 404)
             // The delete build runs: the provisioner is told to stop the workspace.
-            yield* Effect.gen(function*() {
-              const deadline = Date.now() + 20_000
-              while (!record.stops.includes(task.workspace_id!) && Date.now() < deadline) {
-                yield* Effect.sleep("40 millis")
-              }
-            })
+            yield* pollUntil(
+              Effect.sync(() => record.stops),
+              (stops) => stops.includes(task.workspace_id!),
+              () => `the provisioner never stopped workspace ${task.workspace_id}`
+            )
             assert.include(record.stops, task.workspace_id)
           }))
 
@@ -391,8 +387,8 @@ for (const backend of Backends.all) {
               body: JSON.stringify({ state: "ready" })
             })
             assert.strictEqual(lifecycle.status, 401)
-            const upload = yield* request("POST", snapshotPath(task.id), { token, body: snapshotBody("late") })
-            assert.strictEqual(upload.status, 401)
+            const late = yield* upload(token, task.id, snapshotBody("late"))
+            assert.strictEqual(late.status, 401)
           }))
 
         it.effect("SnapshotCleanupOnDeletion and PreservesOtherTaskSnapshots", () =>
@@ -402,8 +398,8 @@ for (const backend of Backends.all) {
             const a = yield* createActiveTask(user, template.versionId, record)
             const b = yield* createActiveTask(user, template.versionId, record)
             for (const [task, token] of [[a.task, a.agentToken], [b.task, b.agentToken]] as const) {
-              const upload = yield* request("POST", snapshotPath(task.id), { token, body: snapshotBody(task.name) })
-              assert.strictEqual(upload.status, 204)
+              const uploaded = yield* upload(token, task.id, snapshotBody(task.name))
+              assert.strictEqual(uploaded.status, 204)
               assert.isDefined(yield* storedSnapshot(task.id))
             }
             const response = yield* request("DELETE", `/api/v2/tasks/me/${a.task.id}`, { token: user.token })
@@ -441,15 +437,15 @@ for (const backend of Backends.all) {
             assert.strictEqual(response.status, 204)
             assert.strictEqual(response.text, "")
             const client = yield* TestServer.clientFor(user.token)
-            const updated = yield* client.tasks.get({ path: { user: "me", task: task.id } })
+            const updated = yield* client.tasks.get({ params: { user: "me", task: task.id } })
             assert.strictEqual(updated.initial_prompt, "  the new prompt\n")
             // The typed client, too.
-            yield* client.tasks.updateInput({ path: { user: "me", task: task.name }, payload: { input: "third" } })
-            const third = yield* client.tasks.get({ path: { user: "me", task: task.id } })
+            yield* client.tasks.updateInput({ params: { user: "me", task: task.name }, payload: { input: "third" } })
+            const third = yield* client.tasks.get({ params: { user: "me", task: task.id } })
             assert.strictEqual(third.initial_prompt, "third")
             // A resume starts the workspace with the new prompt.
             const starts = record.starts.filter((spec) => spec.taskId === task.id).length
-            yield* client.tasks.resume({ path: { user: "me", task: task.id } })
+            yield* client.tasks.resume({ params: { user: "me", task: task.id } })
             yield* agentToken(record, task.id, starts)
             assert.strictEqual(record.starts.filter((spec) => spec.taskId === task.id).at(-1)?.prompt, "third")
           }))
@@ -528,34 +524,32 @@ for (const backend of Backends.all) {
             assert.strictEqual(got.json.initial_prompt, "mine")
           }))
       })
-    })
-  })
+    }
+  )
 
   // A server whose job runner never runs a job, so a task stays pending ("provisioner closed").
-  describe(`TestTasks, builds stay queued [${backend.name}]`, () => {
-    layer(TestServer.layer(backend).pipe(Layer.provide(noJobWorkers)), {
-      timeout: 120_000,
-      excludeTestServices: true
-    })((it) => {
-      it.effect("UpdateInput TaskStatusPending: 409 Unable to update, and the prompt is unchanged", () =>
-        Effect.gen(function*() {
-          const user = yield* createUser()
-          const template = yield* createTemplate()
-          const task = yield* createTask(user, template.versionId, { input: "pending prompt" })
-          assert.strictEqual(task.status, "pending")
-          const response = yield* request("PATCH", `/api/v2/tasks/me/${task.id}/input`, {
-            token: user.token,
-            body: JSON.stringify({ input: "new prompt" })
-          })
-          assert.strictEqual(response.status, 409)
-          assert.deepStrictEqual(response.json, {
-            message: "Unable to update task input, task must be paused.",
-            detail: "Please stop the task's workspace before updating the input."
-          })
-          const got = yield* request("GET", `/api/v2/tasks/me/${task.id}`, { token: user.token })
-          assert.strictEqual(got.json.initial_prompt, "pending prompt")
-          assert.strictEqual(got.json.status, "pending")
-        }))
-    })
+  layer(TestServer.layer(backend).pipe(Layer.provide(noJobWorkers)), {
+    timeout: 120_000,
+    excludeTestServices: true
+  })(`TestTasks, builds stay queued [${backend.name}]`, (it) => {
+    it.effect("UpdateInput TaskStatusPending: 409 Unable to update, and the prompt is unchanged", () =>
+      Effect.gen(function*() {
+        const user = yield* createUser()
+        const template = yield* createTemplate()
+        const task = yield* createTask(user, template.versionId, { input: "pending prompt" })
+        assert.strictEqual(task.status, "pending")
+        const response = yield* request("PATCH", `/api/v2/tasks/me/${task.id}/input`, {
+          token: user.token,
+          body: JSON.stringify({ input: "new prompt" })
+        })
+        assert.strictEqual(response.status, 409)
+        assert.deepStrictEqual(response.json, {
+          message: "Unable to update task input, task must be paused.",
+          detail: "Please stop the task's workspace before updating the input."
+        })
+        const got = yield* request("GET", `/api/v2/tasks/me/${task.id}`, { token: user.token })
+        assert.strictEqual(got.json.initial_prompt, "pending prompt")
+        assert.strictEqual(got.json.status, "pending")
+      }))
   })
 }

@@ -2,11 +2,10 @@
  * `POST /api/v2/tasks/{user}` (spec §3.2) against TestTasksCreate (spec §9), through the typed client and,
  * for the exact JSON, raw requests. Runs on the live clock: the job runner really runs the builds.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import * as Backends from "./support/Backends.ts"
 import { adminToken, createTemplate, createUser, uniqueName } from "./support/Fixtures.ts"
@@ -14,23 +13,19 @@ import { request } from "./support/Http.ts"
 import {
   agentToken,
   createTask,
-  createTemplateWith,
   goTime,
   nameValid,
   noJobWorkers,
   pollUntil,
   standard404,
   waitForBuildDone,
-  waitForStatus
+  waitForStatus,
+  withEnv
 } from "./support/TaskFlow.ts"
 import * as TestServer from "./support/TestServer.ts"
 import * as Workspaces from "./support/Workspaces.ts"
 
-const pollingHard = Layer.setConfigProvider(
-  ConfigProvider.fromMap(new Map([["TASKD_JOB_POLL", "5 millis"]])).pipe(
-    ConfigProvider.orElse(() => ConfigProvider.fromEnv())
-  )
-)
+const pollingHard = withEnv({ TASKD_JOB_POLL: "5 millis" })
 
 /** Every key of codersdk.Task, in Go's field order (spec §4.1). */
 const taskKeys = [
@@ -68,122 +63,119 @@ const createRaw = (token: string, body: unknown, user = "me") =>
 
 for (const backend of Backends.all) {
   // A server whose job runner never runs a job: a new task stays exactly as the create answered it.
-  describe(`TestTasksCreate, builds stay queued [${backend.name}]`, () => {
-    layer(TestServer.layer(backend).pipe(Layer.provide(noJobWorkers)), {
-      timeout: 120_000,
-      excludeTestServices: true
-    })((it) => {
-      it.effect("OK: 201 with the Task JSON of spec §4.1, key for key", () =>
-        Effect.gen(function*() {
-          const user = yield* createUser()
-          const template = yield* createTemplate()
-          const response = yield* createRaw(user.token, {
-            template_version_id: template.versionId,
-            input: "Build me a web app"
-          })
-          assert.strictEqual(response.status, 201)
-          assert.match(response.headers["content-type"] ?? "", /^application\/json/)
-          const task = response.json
-          // omitempty: no avatar for this user; build number 1 and status "pending" are present.
-          assert.deepStrictEqual(Object.keys(task), taskKeys.filter((key) => key !== "owner_avatar_url"))
-          assert.match(task.id, uuid)
-          assert.strictEqual(task.organization_id, template.organizationId)
-          assert.strictEqual(task.owner_id, user.id)
-          assert.strictEqual(task.owner_name, user.username)
-          assert.isTrue(task.name.length > 0)
-          assert.isTrue(nameValid(task.name), `generated name ${task.name} is not a valid name`)
-          assert.match(task.name, /^build-me-a-web-app-[0-9a-f]{4}$/)
-          assert.strictEqual(task.display_name, "Build me a web app")
-          assert.strictEqual(task.template_id, template.templateId)
-          assert.strictEqual(task.template_version_id, template.versionId)
-          assert.isString(task.template_name)
-          assert.isString(task.template_display_name)
-          assert.isString(task.template_icon)
-          assert.match(task.workspace_id, uuid)
-          assert.strictEqual(task.workspace_name, task.name)
-          assert.strictEqual(task.workspace_status, "pending")
-          assert.strictEqual(task.workspace_build_number, 1)
-          assert.isNull(task.workspace_agent_id)
-          assert.isNull(task.workspace_agent_lifecycle)
-          assert.isNull(task.workspace_agent_health)
-          assert.isNull(task.workspace_app_id)
-          assert.strictEqual(task.initial_prompt, "Build me a web app")
-          assert.strictEqual(task.status, "pending")
-          assert.isNull(task.current_state)
-          assert.match(task.created_at, goTime)
-          assert.match(task.updated_at, goTime)
-          assert.notInclude(response.text, ".000")
+  layer(TestServer.layer(backend).pipe(Layer.provide(noJobWorkers)), {
+    timeout: 120_000,
+    excludeTestServices: true
+  })(`TestTasksCreate, builds stay queued [${backend.name}]`, (it) => {
+    it.effect("OK: 201 with the Task JSON of spec §4.1, key for key", () =>
+      Effect.gen(function*() {
+        const user = yield* createUser()
+        const template = yield* createTemplate()
+        const response = yield* createRaw(user.token, {
+          template_version_id: template.versionId,
+          input: "Build me a web app"
+        })
+        assert.strictEqual(response.status, 201)
+        assert.match(response.headers["content-type"] ?? "", /^application\/json/)
+        const task = response.json
+        // omitempty: no avatar for this user; build number 1 and status "pending" are present.
+        assert.deepStrictEqual(Object.keys(task), taskKeys.filter((key) => key !== "owner_avatar_url"))
+        assert.match(task.id, uuid)
+        assert.strictEqual(task.organization_id, template.organizationId)
+        assert.strictEqual(task.owner_id, user.id)
+        assert.strictEqual(task.owner_name, user.username)
+        assert.isTrue(task.name.length > 0)
+        assert.isTrue(nameValid(task.name), `generated name ${task.name} is not a valid name`)
+        assert.match(task.name, /^build-me-a-web-app-[0-9a-f]{4}$/)
+        assert.strictEqual(task.display_name, "Build me a web app")
+        assert.strictEqual(task.template_id, template.templateId)
+        assert.strictEqual(task.template_version_id, template.versionId)
+        assert.isString(task.template_name)
+        assert.isString(task.template_display_name)
+        assert.isString(task.template_icon)
+        assert.match(task.workspace_id, uuid)
+        assert.strictEqual(task.workspace_name, task.name)
+        assert.strictEqual(task.workspace_status, "pending")
+        assert.strictEqual(task.workspace_build_number, 1)
+        assert.isNull(task.workspace_agent_id)
+        assert.isNull(task.workspace_agent_lifecycle)
+        assert.isNull(task.workspace_agent_health)
+        assert.isNull(task.workspace_app_id)
+        assert.strictEqual(task.initial_prompt, "Build me a web app")
+        assert.strictEqual(task.status, "pending")
+        assert.isNull(task.current_state)
+        assert.match(task.created_at, goTime)
+        assert.match(task.updated_at, goTime)
+        assert.notInclude(response.text, ".000")
 
-          // GET shows the same object while the build is queued.
-          const got = yield* request("GET", `/api/v2/tasks/me/${task.id}`, { token: user.token })
-          assert.strictEqual(got.status, 200)
-          assert.deepStrictEqual(got.json, task)
-        }))
+        // GET shows the same object while the build is queued.
+        const got = yield* request("GET", `/api/v2/tasks/me/${task.id}`, { token: user.token })
+        assert.strictEqual(got.status, 200)
+        assert.deepStrictEqual(got.json, task)
+      }))
 
-      it.effect("the body is decoded as Go does (spec §1.3): keys match case-insensitively, null is the zero value", () =>
-        Effect.gen(function*() {
-          const user = yield* createUser()
-          const template = yield* createTemplate()
-          // A missing version is the zero UUID in Go, which no template version has.
-          const missing = yield* createRaw(user.token, { input: "x" })
-          assert.strictEqual(missing.status, 400)
-          assert.deepStrictEqual(missing.json, {
-            message: "Template version not found or you do not have access to this resource"
-          })
-          const upperKeys = yield* request("POST", "/api/v2/tasks/me", {
-            token: user.token,
-            body: JSON.stringify({ Template_Version_ID: template.versionId, Name: "upper-keys", INPUT: "shout" })
-          })
-          assert.strictEqual(upperKeys.status, 201, upperKeys.text)
-          assert.strictEqual(upperKeys.json.name, "upper-keys")
-          assert.strictEqual(upperKeys.json.initial_prompt, "shout")
-          const nulls = yield* createRaw(user.token, {
-            template_version_id: template.versionId,
-            input: "null fields",
-            name: null,
-            display_name: null
-          })
-          assert.strictEqual(nulls.status, 201, nulls.text)
-          assert.match(nulls.json.name, /^null-fields-[0-9a-f]{4}$/)
-        }))
+    it.effect("the body is decoded as Go does (spec §1.3): keys match case-insensitively, null is the zero value", () =>
+      Effect.gen(function*() {
+        const user = yield* createUser()
+        const template = yield* createTemplate()
+        // A missing version is the zero UUID in Go, which no template version has.
+        const missing = yield* createRaw(user.token, { input: "x" })
+        assert.strictEqual(missing.status, 400)
+        assert.deepStrictEqual(missing.json, {
+          message: "Template version not found or you do not have access to this resource"
+        })
+        const upperKeys = yield* request("POST", "/api/v2/tasks/me", {
+          token: user.token,
+          body: JSON.stringify({ Template_Version_ID: template.versionId, Name: "upper-keys", INPUT: "shout" })
+        })
+        assert.strictEqual(upperKeys.status, 201, upperKeys.text)
+        assert.strictEqual(upperKeys.json.name, "upper-keys")
+        assert.strictEqual(upperKeys.json.initial_prompt, "shout")
+        const nulls = yield* createRaw(user.token, {
+          template_version_id: template.versionId,
+          input: "null fields",
+          name: null,
+          display_name: null
+        })
+        assert.strictEqual(nulls.status, 201, nulls.text)
+        assert.match(nulls.json.name, /^null-fields-[0-9a-f]{4}$/)
+      }))
 
-      it.effect("input is not validated: an empty prompt is stored and a random name is generated", () =>
-        Effect.gen(function*() {
-          const user = yield* createUser()
-          const template = yield* createTemplate()
-          const response = yield* createRaw(user.token, { template_version_id: template.versionId, input: "" })
-          assert.strictEqual(response.status, 201)
-          assert.strictEqual(response.json.initial_prompt, "")
-          assert.isTrue(nameValid(response.json.name), response.json.name)
-          assert.isTrue(response.json.display_name.length > 0)
-        }))
-    })
+    it.effect("input is not validated: an empty prompt is stored and a random name is generated", () =>
+      Effect.gen(function*() {
+        const user = yield* createUser()
+        const template = yield* createTemplate()
+        const response = yield* createRaw(user.token, { template_version_id: template.versionId, input: "" })
+        assert.strictEqual(response.status, 201)
+        assert.strictEqual(response.json.initial_prompt, "")
+        assert.isTrue(nameValid(response.json.name), response.json.name)
+        assert.isTrue(response.json.display_name.length > 0)
+      }))
   })
 
   // A job runner that polls every few milliseconds: the start job is claimed as soon as it is committed.
-  describe(`TestTasksCreate, job runner polling hard [${backend.name}]`, () => {
-    layer(TestServer.layer(backend).pipe(Layer.provide(pollingHard)), {
-      timeout: 120_000,
-      excludeTestServices: true
-    })((it) => {
-      it.effect("the create always answers pending, however fast the job runner claims the start job", () =>
-        Effect.gen(function*() {
-          const user = yield* createUser()
-          const template = yield* createTemplate()
-          const statuses: Array<string> = []
-          for (let i = 0; i < 20; i++) {
-            const response = yield* createRaw(user.token, { template_version_id: template.versionId, input: `n ${i}` })
-            assert.strictEqual(response.status, 201)
-            statuses.push(response.json.status)
-          }
-          assert.deepStrictEqual(statuses.filter((status) => status !== "pending"), [])
-        }))
-    })
+  layer(TestServer.layer(backend).pipe(Layer.provide(pollingHard)), {
+    timeout: 120_000,
+    excludeTestServices: true
+  })(`TestTasksCreate, job runner polling hard [${backend.name}]`, (it) => {
+    it.effect("the create always answers pending, however fast the job runner claims the start job", () =>
+      Effect.gen(function*() {
+        const user = yield* createUser()
+        const template = yield* createTemplate()
+        const statuses: Array<string> = []
+        for (let i = 0; i < 20; i++) {
+          const response = yield* createRaw(user.token, { template_version_id: template.versionId, input: `n ${i}` })
+          assert.strictEqual(response.status, 201)
+          statuses.push(response.json.status)
+        }
+        assert.deepStrictEqual(statuses.filter((status) => status !== "pending"), [])
+      }))
   })
 
-  describe(`TestTasksCreate [${backend.name}]`, () => {
-    const { layer: provisioner, record } = Workspaces.recording()
-    layer(TestServer.layer(backend, { provisioner }), { timeout: 120_000, excludeTestServices: true })((it) => {
+  const { layer: provisioner, record } = Workspaces.recording()
+  layer(TestServer.layer(backend, { provisioner }), { timeout: 120_000, excludeTestServices: true })(
+    `TestTasksCreate [${backend.name}]`,
+    (it) => {
       it.effect("OK on the running server: 201 pending, then the job runner starts the workspace", () =>
         Effect.gen(function*() {
           const user = yield* createUser()
@@ -318,7 +310,7 @@ for (const backend of Backends.all) {
       it.effect("FailsOnNonTaskTemplate: 400 for a template without coder_ai_task", () =>
         Effect.gen(function*() {
           const user = yield* createUser()
-          const template = yield* createTemplateWith({ has_ai_task: false })
+          const template = yield* createTemplate({ has_ai_task: false })
           const response = yield* createRaw(user.token, { template_version_id: template.versionId, input: "x" })
           assert.strictEqual(response.status, 400)
           assert.deepStrictEqual(response.json, { message: `Template does not have a valid "coder_ai_task" resource.` })
@@ -349,7 +341,7 @@ for (const backend of Backends.all) {
             prompt: string
             deleted_at: Date | null
           }>`SELECT organization_id, owner_id, name, workspace_id, template_version_id, prompt, deleted_at
-             FROM tasks WHERE id = ${task.id}`
+           FROM tasks WHERE id = ${task.id}`
           assert.deepStrictEqual(row, {
             organization_id: template.organizationId,
             owner_id: user.id,
@@ -360,7 +352,7 @@ for (const backend of Backends.all) {
             deleted_at: null
           })
           const [workspace] = yield* sql<{ name: string; template_id: string; owner_id: string }>`
-            SELECT name, template_id, owner_id FROM workspaces WHERE id = ${task.workspace_id}`
+          SELECT name, template_id, owner_id FROM workspaces WHERE id = ${task.workspace_id}`
           assert.deepStrictEqual(workspace, { name: task.name, template_id: template.templateId, owner_id: user.id })
         }))
 
@@ -372,7 +364,7 @@ for (const backend of Backends.all) {
           assert.strictEqual(task.name, "my-custom-task")
           assert.strictEqual(task.workspace_name, "my-custom-task")
           const client = yield* TestServer.clientFor(user.token)
-          const byName = yield* client.tasks.get({ path: { user: user.username, task: "my-custom-task" } })
+          const byName = yield* client.tasks.get({ params: { user: user.username, task: "my-custom-task" } })
           assert.strictEqual(byName.id, task.id)
         }))
 
@@ -383,7 +375,7 @@ for (const backend of Backends.all) {
           const first = yield* createTask(user, template.versionId, { name: "task-1" })
           const second = yield* createTask(user, template.versionId, { name: "task-2" })
           const client = yield* TestServer.clientFor(user.token)
-          const list = yield* client.tasks.list({ urlParams: { q: "owner:me" } })
+          const list = yield* client.tasks.list({ query: { q: "owner:me" } })
           assert.strictEqual(list.count, 2)
           assert.sameMembers(list.tasks.map((task) => task.id), [first.id, second.id])
           assert.sameMembers(list.tasks.map((task) => task.name), ["task-1", "task-2"])
@@ -395,7 +387,7 @@ for (const backend of Backends.all) {
           const template = yield* createTemplate()
           const admin = yield* TestServer.clientFor(yield* adminToken)
           const v2 = yield* admin.templates.createVersion({
-            path: { template: template.templateId },
+            params: { template: template.templateId },
             payload: { has_ai_task: true }
           })
           assert.notStrictEqual(v2.id, template.versionId)
@@ -404,10 +396,10 @@ for (const backend of Backends.all) {
           assert.strictEqual(task.template_id, template.templateId)
           const sql = yield* SqlClient.SqlClient
           const [row] = yield* sql<{ template_version_id: string }>`
-            SELECT template_version_id FROM tasks WHERE id = ${task.id}`
+          SELECT template_version_id FROM tasks WHERE id = ${task.id}`
           assert.strictEqual(row!.template_version_id, v2.id)
           const [build] = yield* sql<{ template_version_id: string }>`
-            SELECT template_version_id FROM workspace_builds WHERE workspace_id = ${task.workspace_id}`
+          SELECT template_version_id FROM workspace_builds WHERE workspace_id = ${task.workspace_id}`
           assert.strictEqual(build!.template_version_id, v2.id)
           // The template's active version is still version 1.
           const other = yield* createTask(user, template.versionId)
@@ -486,6 +478,6 @@ for (const backend of Backends.all) {
           assert.strictEqual(response.status, 400)
           assert.strictEqual(response.json.message, "Request body must be valid JSON.")
         }))
-    })
-  })
+    }
+  )
 }

@@ -3,10 +3,10 @@
  * the upload against a fake agentapi and a fake Coder that record what they get, the same upload into
  * the real taskd server, and the `taskd agent snapshot` command's exit codes. Live clock: timeouts are real.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as FetchHttpClient from "effect/http/FetchHttpClient"
+import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -20,8 +20,10 @@ import {
 import { type UploadOptions, uploadSnapshot } from "../src/AgentApi/Uploader.ts"
 import type { Message, MessagesResponse } from "../src/Domain/AgentApi.ts"
 import * as Backends from "./support/Backends.ts"
-import { closedPort, fakeServer, type Handler, respond, silent } from "./support/FakeHttp.ts"
+import { fakeServer, type Handler, respond, silent } from "./support/FakeHttp.ts"
 import { createTaskWorkspace, createTemplate, createUser, storedSnapshot } from "./support/Fixtures.ts"
+import { snapshotPath } from "./support/Http.ts"
+import { freePort } from "./support/Net.ts"
 import * as TestServer from "./support/TestServer.ts"
 
 const time = "2025-01-01T10:00:00Z"
@@ -150,7 +152,7 @@ const run = (agentapiHandler: Handler, coderHandler: Handler, options: Partial<U
   })
 
 describe("uploadSnapshot", () => {
-  it.scopedLive("uploads the last 10 messages as re-encoded JSON, with the agent token, to the task's endpoint", () =>
+  it.live("uploads the last 10 messages as re-encoded JSON, with the agent token, to the task's endpoint", () =>
     Effect.gen(function*() {
       const raw = {
         $schema: "http://localhost:3284/schemas/MessagesResponseBody.json",
@@ -170,7 +172,7 @@ describe("uploadSnapshot", () => {
       assert.strictEqual(coder.requests.length, 1)
       const [upload] = coder.requests
       assert.strictEqual(upload.method, "POST")
-      assert.strictEqual(upload.path, `/api/v2/workspaceagents/me/tasks/${taskId}/log-snapshot`)
+      assert.strictEqual(upload.path, snapshotPath(taskId, ""))
       assert.strictEqual(upload.query, "format=agentapi")
       assert.strictEqual(upload.headers["coder-session-token"], "agent-token-secret")
       assert.strictEqual(upload.headers["content-type"], "application/json")
@@ -185,7 +187,7 @@ describe("uploadSnapshot", () => {
       assert.deepStrictEqual(outcome, { _tag: "Uploaded", messages: 10, bytes: utf8Length(expected) } as any)
     }))
 
-  it.scopedLive("a conversation of exactly 65,536 bytes goes up whole; at 65,537 bytes without its oldest message", () =>
+  it.live("a conversation of exactly 65,536 bytes goes up whole; at 65,537 bytes without its oldest message", () =>
     Effect.gen(function*() {
       const exact = conversationOf(10, 65_536)
       const whole = yield* run(respond(200, exact), respond(204))
@@ -211,7 +213,7 @@ describe("uploadSnapshot", () => {
       ])
     }))
 
-  it.scopedLive("a single huge message goes up with the tail of its content behind the prefix", () =>
+  it.live("a single huge message goes up with the tail of its content behind the prefix", () =>
     Effect.gen(function*() {
       const content = `${"a".repeat(80_000)}THE END`
       const { coder, outcome } = yield* run(respond(200, { messages: [message(3, content)] }), respond(204))
@@ -221,7 +223,7 @@ describe("uploadSnapshot", () => {
       assert.strictEqual(outcome._tag, "Uploaded")
     }))
 
-  it.scopedLive("gives up without uploading when the last message cannot fit", () =>
+  it.live("gives up without uploading when the last message cannot fit", () =>
     Effect.gen(function*() {
       const { coder, outcome } = yield* run(
         respond(200, { messages: [message(0, "\u0001".repeat(60_000))] }),
@@ -231,7 +233,7 @@ describe("uploadSnapshot", () => {
       assert.strictEqual(outcome._tag, "Failed")
     }))
 
-  it.scopedLive("no messages: skipped, nothing uploaded", () =>
+  it.live("no messages: skipped, nothing uploaded", () =>
     Effect.gen(function*() {
       const { agentapi, coder, outcome } = yield* run(respond(200, { messages: [] }), respond(204))
       assert.strictEqual(agentapi.requests.length, 1)
@@ -239,7 +241,7 @@ describe("uploadSnapshot", () => {
       assert.deepStrictEqual(outcome, { _tag: "Skipped", reason: "no messages" } as any)
     }))
 
-  it.scopedLive("no task id: skipped before agentapi is asked", () =>
+  it.live("no task id: skipped before agentapi is asked", () =>
     Effect.gen(function*() {
       const { agentapi, coder, outcome } = yield* run(respond(200, conversationOf(2, 200)), respond(204), {
         taskId: ""
@@ -249,14 +251,14 @@ describe("uploadSnapshot", () => {
       assert.deepStrictEqual(outcome, { _tag: "Skipped", reason: "no task id" } as any)
     }))
 
-  it.scopedLive("404: the server does not support snapshots, which is not an error", () =>
+  it.live("404: the server does not support snapshots, which is not an error", () =>
     Effect.gen(function*() {
       const { coder, outcome } = yield* run(respond(200, conversationOf(2, 200)), respond(404, { message: "nope" }))
       assert.strictEqual(coder.requests.length, 1)
       assert.deepStrictEqual(outcome, { _tag: "NotSupported", detail: "this server does not support snapshots" } as any)
     }))
 
-  it.scopedLive("any other status is Failed, with the server's message", () =>
+  it.live("any other status is Failed, with the server's message", () =>
     Effect.gen(function*() {
       const failed = yield* run(
         respond(200, conversationOf(2, 200)),
@@ -270,9 +272,9 @@ describe("uploadSnapshot", () => {
       assert.deepStrictEqual(unauthorized.outcome, { _tag: "Failed", reason: "status 401" } as any)
     }))
 
-  it.scopedLive("agentapi down: Failed at once, nothing uploaded", () =>
+  it.live("agentapi down: Failed at once, nothing uploaded", () =>
     Effect.gen(function*() {
-      const port = yield* closedPort
+      const port = yield* freePort
       const { coder, elapsed, outcome } = yield* run(silent, respond(204), {
         agentApiUrl: undefined,
         agentApiPort: port
@@ -283,7 +285,7 @@ describe("uploadSnapshot", () => {
       assert.isBelow(elapsed, 2000)
     }))
 
-  it.scopedLive("reads agentapi on localhost at the given port", () =>
+  it.live("reads agentapi on localhost at the given port", () =>
     Effect.gen(function*() {
       const agentapi = yield* fakeServer(respond(200, conversationOf(2, 200)))
       const { agentapi: unused, coder, outcome } = yield* run(silent, respond(204), {
@@ -296,7 +298,7 @@ describe("uploadSnapshot", () => {
       assert.strictEqual(outcome._tag, "Uploaded")
     }))
 
-  it.scopedLive("agentapi failing or hanging, the upload hanging: Failed after the timeouts", () =>
+  it.live("agentapi failing or hanging, the upload hanging: Failed after the timeouts", () =>
     Effect.gen(function*() {
       const error = yield* run(respond(500), respond(204))
       assert.strictEqual(error.outcome._tag, "Failed")
@@ -316,7 +318,7 @@ describe("uploadSnapshot", () => {
       assert.isBelow(slowUpload.elapsed, 2000)
     }))
 
-  it.scopedLive("never fails, even on an HttpClient that dies", () =>
+  it.live("never fails, even on an HttpClient that dies", () =>
     Effect.gen(function*() {
       const dying = Layer.succeed(
         HttpClient.HttpClient,
@@ -330,65 +332,73 @@ describe("uploadSnapshot", () => {
     }))
 })
 
-describe("uploadSnapshot into taskd", () => {
-  layer(TestServer.layer(Backends.pglite), { timeout: 120_000 })((it) => {
-    it.scoped("the server stores what the uploader sends, up to exactly 64 KiB", () =>
-      Effect.gen(function*() {
-        const owner = yield* createUser()
-        const template = yield* createTemplate()
-        const task = yield* createTaskWorkspace(owner, template)
-        const { host, port } = yield* TestServer.baseUrl
-        const upload = (conversation: unknown) =>
-          Effect.gen(function*() {
-            const agentapi = yield* fakeServer(respond(200, conversation))
-            return yield* uploadSnapshot({
-              agentUrl: `http://${host}:${port}/`,
-              agentToken: task.agentToken,
-              taskId: task.taskId,
-              agentApiUrl: agentapi.url
-            }).pipe(Effect.provide(fetchClient))
+for (const backend of Backends.all) {
+  describe(`uploadSnapshot into taskd [${backend.name}]`, () => {
+    layer(TestServer.layer(backend), { timeout: 120_000 })((it) => {
+      it.effect("the server stores what the uploader sends, up to exactly 64 KiB", () =>
+        Effect.gen(function*() {
+          const owner = yield* createUser()
+          const template = yield* createTemplate()
+          const task = yield* createTaskWorkspace(owner, template)
+          const { url } = yield* TestServer.baseUrl
+          const upload = (conversation: unknown) =>
+            Effect.gen(function*() {
+              const agentapi = yield* fakeServer(respond(200, conversation))
+              return yield* uploadSnapshot({
+                agentUrl: `${url}/`,
+                agentToken: task.agentToken,
+                taskId: task.taskId,
+                agentApiUrl: agentapi.url
+              }).pipe(Effect.provide(fetchClient))
+            })
+
+          const twelve = {
+            $schema: "http://localhost:3284/schemas/MessagesResponseBody.json",
+            messages: Array.from({ length: 12 }, (_, i) => message(i, `message ${i}`))
+          }
+          assert.strictEqual((yield* upload(twelve))._tag, "Uploaded")
+          assert.deepStrictEqual((yield* storedSnapshot(task.taskId))?.log_snapshot, {
+            format: "agentapi",
+            data: { $schema: twelve.$schema, messages: twelve.messages.slice(2) }
           })
 
-        const twelve = {
-          $schema: "http://localhost:3284/schemas/MessagesResponseBody.json",
-          messages: Array.from({ length: 12 }, (_, i) => message(i, `message ${i}`))
-        }
-        assert.strictEqual((yield* upload(twelve))._tag, "Uploaded")
-        assert.deepStrictEqual((yield* storedSnapshot(task.taskId))?.log_snapshot, {
-          format: "agentapi",
-          data: { $schema: twelve.$schema, messages: twelve.messages.slice(2) }
-        })
+          const exact = conversationOf(10, 65_536)
+          assert.deepStrictEqual(yield* upload(exact), { _tag: "Uploaded", messages: 10, bytes: 65_536 } as any)
+          assert.deepStrictEqual((yield* storedSnapshot(task.taskId))?.log_snapshot, {
+            format: "agentapi",
+            data: exact
+          })
 
-        const exact = conversationOf(10, 65_536)
-        assert.deepStrictEqual(yield* upload(exact), { _tag: "Uploaded", messages: 10, bytes: 65_536 } as any)
-        assert.deepStrictEqual((yield* storedSnapshot(task.taskId))?.log_snapshot, { format: "agentapi", data: exact })
+          const huge = { messages: [message(0, "old"), message(1, `${"b".repeat(90_000)}end`)] }
+          assert.strictEqual((yield* upload(huge))._tag, "Uploaded")
+          const stored = (yield* storedSnapshot(task.taskId))?.log_snapshot as { data: MessagesResponse }
+          assert.deepStrictEqual(ids(stored.data), [1])
+          assert.strictEqual(
+            stored.data.messages[0].content,
+            truncationPrefix + huge.messages[1].content.slice(-57_344)
+          )
 
-        const huge = { messages: [message(0, "old"), message(1, `${"b".repeat(90_000)}end`)] }
-        assert.strictEqual((yield* upload(huge))._tag, "Uploaded")
-        const stored = (yield* storedSnapshot(task.taskId))?.log_snapshot as { data: MessagesResponse }
-        assert.deepStrictEqual(ids(stored.data), [1])
-        assert.strictEqual(stored.data.messages[0].content, truncationPrefix + huge.messages[1].content.slice(-57_344))
-
-        // Another task's id with this agent's token: the server's 404, which the uploader does not call an error.
-        const other = yield* createTaskWorkspace(owner, template)
-        const wrongTask = yield* uploadSnapshot({
-          agentUrl: `http://${host}:${port}`,
-          agentToken: task.agentToken,
-          taskId: other.taskId,
-          agentApiUrl: (yield* fakeServer(respond(200, twelve))).url
-        }).pipe(Effect.provide(fetchClient))
-        assert.strictEqual(wrongTask._tag, "NotSupported")
-        assert.isUndefined(yield* storedSnapshot(other.taskId))
-      }))
+          // Another task's id with this agent's token: the server's 404, which the uploader does not call an error.
+          const other = yield* createTaskWorkspace(owner, template)
+          const wrongTask = yield* uploadSnapshot({
+            agentUrl: url,
+            agentToken: task.agentToken,
+            taskId: other.taskId,
+            agentApiUrl: (yield* fakeServer(respond(200, twelve))).url
+          }).pipe(Effect.provide(fetchClient))
+          assert.strictEqual(wrongTask._tag, "NotSupported")
+          assert.isUndefined(yield* storedSnapshot(other.taskId))
+        }))
+    })
   })
-})
+}
 
 const mainTs = fileURLToPath(new URL("../src/main.ts", import.meta.url))
 
 /** Runs `taskd agent snapshot` in a child process with exactly `env` (plus PATH). */
 const cli = (env: Record<string, string>, args: ReadonlyArray<string> = []) =>
-  Effect.async<{ code: number | null; stderr: string }>((resume) => {
-    const child = spawn(process.execPath, ["--import", "tsx", mainTs, "agent", "snapshot", ...args], {
+  Effect.callback<{ code: number | null; stderr: string }>((resume) => {
+    const child = spawn(process.execPath, [mainTs, "agent", "snapshot", ...args], {
       env: { PATH: process.env["PATH"] ?? "", ...env },
       stdio: ["ignore", "ignore", "pipe"]
     })
@@ -398,7 +408,7 @@ const cli = (env: Record<string, string>, args: ReadonlyArray<string> = []) =>
   })
 
 describe("taskd agent snapshot", () => {
-  it.scopedLive(
+  it.live(
     "exits 0 whatever happens to the snapshot, 1 only without CODER_AGENT_URL/TOKEN",
     () =>
       Effect.gen(function*() {

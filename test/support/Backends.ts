@@ -1,38 +1,42 @@
 /**
  * The databases every suite runs on: an embedded PGlite always, and the Postgres server named by
- * TEST_DATABASE_URL when it is set, in a database of its own per test file.
+ * TEST_DATABASE_URL when it is set, in a database of its own per build of the layer (so per test file,
+ * and per `layer(...)` block).
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as SqlClient from "effect/sql/SqlClient"
 import { randomBytes } from "node:crypto"
 import * as Database from "../../src/Database/Database.ts"
 import * as Embedded from "../../src/Database/Embedded.ts"
 
 export interface Backend {
   readonly name: "pglite" | "postgres"
-  /** A migrated, empty database for one test file; every build of the layer is a new database. */
-  readonly layer: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown>
+  /** A migrated, empty database; every build of the layer is a new database. */
+  readonly layer: Layer.Layer<SqlClient.SqlClient, unknown>
   /** A new database that no migration has touched yet. */
-  readonly unmigrated: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown>
+  readonly unmigrated: Layer.Layer<SqlClient.SqlClient, unknown>
 }
 
-const admin = (url: string) => PgClient.layer({ url: Redacted.make(url), maxConnections: 1 })
+/** Runs one statement on the server's maintenance database, on a connection of its own. */
+const runAdmin = (url: string, statement: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
+    Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }), { local: true }),
+    Effect.orDie
+  )
 
-/** Creates a database on the server for the life of the scope, then drops it; returns its URL. */
+/**
+ * The one "fresh database on the server" helper: creates a database for the life of the scope, then drops
+ * it (forcing out any connection still open); returns its URL.
+ */
 export const freshPostgresUrl = (url: string) =>
   Effect.gen(function*() {
     const name = `taskd_test_${randomBytes(6).toString("hex")}`
-    const runAdmin = (statement: string) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
-        Effect.provide(admin(url)),
-        Effect.scoped
-      )
     yield* Effect.acquireRelease(
-      runAdmin(`CREATE DATABASE ${name}`),
-      () => Effect.orDie(runAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+      runAdmin(url, `CREATE DATABASE ${name}`),
+      () => runAdmin(url, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
     )
     const target = new URL(url)
     target.pathname = `/${name}`
@@ -40,8 +44,8 @@ export const freshPostgresUrl = (url: string) =>
   })
 
 /** A database of its own on the server for the life of the layer. */
-const freshPostgres = (url: string): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> =>
-  Layer.unwrapScoped(Effect.map(freshPostgresUrl(url), (fresh) => Database.postgres(Redacted.make(fresh), 4)))
+const freshPostgres = (url: string): Layer.Layer<SqlClient.SqlClient, unknown> =>
+  Layer.unwrap(Effect.map(freshPostgresUrl(url), (fresh) => Database.postgres(Redacted.make(fresh), 4)))
 
 export const pglite: Backend = {
   name: "pglite",

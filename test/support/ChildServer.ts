@@ -1,26 +1,17 @@
 /**
- * `taskd serve` as a child process (`node --import tsx src/main.ts serve`), in its own process group,
+ * `taskd serve` as a child process (`node src/main.ts serve`, Node 22 strips the types), in its own process group,
  * with its output captured. Every wait is bounded; the whole group is killed when the scope closes.
  */
 import * as Effect from "effect/Effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
+import { type RawResponse, sendJson } from "./Http.ts"
+import { freePort } from "./Net.ts"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 
 /** A fixed admin token, so that every instance on one database knows it. */
 export const bootstrapToken = "taskdtests-0123456789abcdefghijkl"
-
-export const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = createServer()
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      probe.close(() => resolve(port))
-    })
-  })
 
 export interface Child {
   readonly url: string
@@ -50,60 +41,7 @@ const killGroup = (pid: number, signal: NodeJS.Signals) => {
  */
 export const start = (env: Record<string, string>, args: ReadonlyArray<string> = []) =>
   Effect.acquireRelease(
-    Effect.promise(async (): Promise<Child> => {
-      const port = await freePort()
-      const childEnv: NodeJS.ProcessEnv = { ...process.env, TASKD_BOOTSTRAP_TOKEN: bootstrapToken }
-      for (const name of ["DATABASE_URL", "PORT", "HOST", "TASKD_DATA_DIR"]) delete childEnv[name]
-      const child = spawn(process.execPath, [
-        "--import",
-        "tsx",
-        "src/main.ts",
-        "serve",
-        // @effect/cli's built-in options (--log-level) are read only before the command's own.
-        ...args,
-        "--port",
-        String(port)
-      ], {
-        cwd: root,
-        env: { ...childEnv, ...env },
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let output = ""
-      child.stdout!.setEncoding("utf8").on("data", (chunk: string) => output += chunk)
-      child.stderr!.setEncoding("utf8").on("data", (chunk: string) => output += chunk)
-      const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-        child.once("exit", (code, signal) => resolve({ code, signal }))
-      )
-      const url = `http://127.0.0.1:${port}`
-      const deadline = Date.now() + 60_000
-      for (;;) {
-        if (child.exitCode !== null || child.signalCode !== null) {
-          throw new Error(`taskd serve exited early (${child.exitCode ?? child.signalCode}):\n${output}`)
-        }
-        const ok = await fetch(`${url}/healthz`).then((r) => r.status === 200, () => false)
-        if (ok) break
-        if (Date.now() > deadline) {
-          killGroup(child.pid!, "SIGKILL")
-          throw new Error(`taskd serve did not become healthy within 60 s:\n${output}`)
-        }
-        await sleep(150)
-      }
-      return {
-        url,
-        pid: child.pid!,
-        process: child,
-        output: () => output,
-        signal: (signal) => killGroup(child.pid!, signal),
-        exited: (timeoutMs) =>
-          Promise.race([
-            exit,
-            sleep(timeoutMs).then(() => {
-              throw new Error(`taskd did not exit within ${timeoutMs} ms:\n${output}`)
-            })
-          ])
-      }
-    }),
+    Effect.flatMap(freePort, (port) => Effect.promise(() => spawnServe(port, env, args))),
     (child) =>
       Effect.promise(async () => {
         if (child.process.exitCode !== null || child.process.signalCode !== null) return
@@ -112,27 +50,62 @@ export const start = (env: Record<string, string>, args: ReadonlyArray<string> =
       })
   )
 
-/** JSON over fetch against a child server, with the admin token unless another is given. */
-export const call = async (
+const spawnServe = async (port: number, env: Record<string, string>, args: ReadonlyArray<string>): Promise<Child> => {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, TASKD_BOOTSTRAP_TOKEN: bootstrapToken }
+  for (const name of ["DATABASE_URL", "PORT", "HOST", "TASKD_DATA_DIR"]) delete childEnv[name]
+  const child = spawn(process.execPath, [
+    "src/main.ts",
+    "serve",
+    // The CLI's global flags (--log-level) are read only before the command's own.
+    ...args,
+    "--port",
+    String(port)
+  ], {
+    cwd: root,
+    env: { ...childEnv, ...env },
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => output += chunk)
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => output += chunk)
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal }))
+  )
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`taskd serve exited early (${child.exitCode ?? child.signalCode}):\n${output}`)
+    }
+    const ok = await fetch(`${url}/healthz`).then((r) => r.status === 200, () => false)
+    if (ok) break
+    if (Date.now() > deadline) {
+      killGroup(child.pid!, "SIGKILL")
+      throw new Error(`taskd serve did not become healthy within 60 s:\n${output}`)
+    }
+    await sleep(150)
+  }
+  return {
+    url,
+    pid: child.pid!,
+    process: child,
+    output: () => output,
+    signal: (signal) => killGroup(child.pid!, signal),
+    exited: (timeoutMs) =>
+      Promise.race([
+        exit,
+        sleep(timeoutMs).then(() => {
+          throw new Error(`taskd did not exit within ${timeoutMs} ms:\n${output}`)
+        })
+      ])
+  }
+}
+
+/** JSON over fetch against a child server (Http.sendJson), with the admin token unless another is given. */
+export const call = (
   base: string,
   method: string,
   path: string,
   options: { readonly token?: string; readonly body?: unknown } = {}
-) => {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      "Coder-Session-Token": options.token ?? bootstrapToken,
-      ...(options.body === undefined ? {} : { "content-type": "application/json" })
-    },
-    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
-  })
-  const text = await response.text()
-  let json: any = undefined
-  try {
-    json = text === "" ? undefined : JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  return { status: response.status, json, text }
-}
+): Promise<RawResponse> => sendJson(base, method, path, options.token ?? bootstrapToken, options.body)

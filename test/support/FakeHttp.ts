@@ -1,6 +1,7 @@
 /**
  * A throwaway HTTP server on a real socket (127.0.0.1, port 0) that records every request it gets,
  * byte for byte, and answers with whatever the test says: a fake agentapi, a fake upload endpoint.
+ * (A port nothing listens on: Net.freePort.)
  */
 import * as Effect from "effect/Effect"
 import * as http from "node:http"
@@ -27,7 +28,7 @@ export interface FakeServer {
 /** A server for the life of the scope. */
 export const fakeServer = (handler: Handler) =>
   Effect.acquireRelease(
-    Effect.async<{ server: http.Server; fake: FakeServer }>((resume) => {
+    Effect.callback<{ server: http.Server; fake: FakeServer }>((resume) => {
       const requests: Array<RecordedRequest> = []
       const server = http.createServer((req, res) => {
         const chunks: Array<Buffer> = []
@@ -51,7 +52,7 @@ export const fakeServer = (handler: Handler) =>
       })
     }),
     ({ server }) =>
-      Effect.async<void>((resume) => {
+      Effect.callback<void>((resume) => {
         server.closeAllConnections()
         server.close(() => resume(Effect.void))
       })
@@ -72,12 +73,3 @@ export const respond =
 
 /** Never answers. */
 export const silent: Handler = () => {}
-
-/** A port nothing listens on (bound, then released). */
-export const closedPort = Effect.async<number>((resume) => {
-  const server = http.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as { port: number }).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})

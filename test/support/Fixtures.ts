@@ -2,10 +2,10 @@
  * Fixtures. Users, keys and templates are made through the API; workspaces, builds and agents are written
  * directly, in the shape the provisioner writes them, for states no endpoint reaches yet.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as SqlClient from "effect/sql/SqlClient"
 import { randomBytes, randomUUID } from "node:crypto"
 import { hashSecret } from "../../src/Auth/Tokens.ts"
 import { bootstrap } from "../../src/Users/Bootstrap.ts"
@@ -40,17 +40,22 @@ export const createUser = (role: "owner" | "member" = "member") =>
   Effect.gen(function*() {
     const admin = yield* clientFor(yield* adminToken)
     const user = yield* admin.users.create({ payload: { username: uniqueName("user"), email: "u@example.com", role } })
-    const { key } = yield* admin.users.createApiKey({ path: { user: user.id } })
+    const { key } = yield* admin.users.createApiKey({ params: { user: user.id } })
     return { id: user.id, username: user.username, token: key, organizationId: user.organization_ids[0]! } as TestUser
   }).pipe(Effect.orDie)
 
-/** An AI-task template created through the API; returns its active version. */
-export const createTemplate = (options: { readonly appUrl?: string } = {}) =>
+/**
+ * A template created through the API (an AI-task template unless `has_ai_task: false`), with any other
+ * fields of the create request; returns its ids and active version. The one template fixture.
+ */
+export const createTemplate = (
+  fields: { readonly has_ai_task?: boolean; readonly app_url?: string; readonly agent_command?: string } = {}
+) =>
   Effect.gen(function*() {
     const admin = yield* clientFor(yield* adminToken)
     const template = yield* admin.templates.create({
-      path: { organization: "default" },
-      payload: { name: uniqueName("tpl"), ...(options.appUrl === undefined ? {} : { app_url: options.appUrl }) }
+      params: { organization: "default" },
+      payload: { name: uniqueName("tpl"), ...fields }
     })
     return { templateId: template.id, versionId: template.active_version_id, organizationId: template.organization_id }
   }).pipe(Effect.orDie)

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
-import { freePort } from "./ChildServer.ts"
+import { freePort } from "./Net.ts"
 
 const binDir = process.env["PG_BIN_DIR"] ?? "/usr/lib/postgresql/15/bin"
 
@@ -34,22 +34,22 @@ const run = (command: string, args: ReadonlyArray<string>) => {
 
 /** initdb, then start on a free port; stopped and deleted when the scope closes. */
 export const make = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const dir = mkdtempSync(Path.join(tmpdir(), "taskd-pg-"))
-    const data = Path.join(dir, "data")
-    if (asRoot) {
-      execFileSync("chown", ["postgres", dir])
-      chmodSync(dir, 0o700)
-    }
-    run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"])
-    const port = await freePort()
-    const options = `-p ${port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60`
-    const pgStart = () =>
-      run("pg_ctl", ["-D", data, "-o", options, "-w", "-t", "30", "-l", Path.join(dir, "log"), "start"])
-    const pgStop = () => run("pg_ctl", ["-D", data, "-m", "fast", "-w", "-t", "30", "stop"])
-    pgStart()
-    return { dir, data, port, pgStart, pgStop }
-  }),
+  Effect.flatMap(freePort, (port) =>
+    Effect.sync(() => {
+      const dir = mkdtempSync(Path.join(tmpdir(), "taskd-pg-"))
+      const data = Path.join(dir, "data")
+      if (asRoot) {
+        execFileSync("chown", ["postgres", dir])
+        chmodSync(dir, 0o700)
+      }
+      run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"])
+      const options = `-p ${port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60`
+      const pgStart = () =>
+        run("pg_ctl", ["-D", data, "-o", options, "-w", "-t", "30", "-l", Path.join(dir, "log"), "start"])
+      const pgStop = () => run("pg_ctl", ["-D", data, "-m", "fast", "-w", "-t", "30", "stop"])
+      pgStart()
+      return { dir, data, port, pgStart, pgStop }
+    })),
   ({ dir, pgStop }) =>
     Effect.sync(() => {
       try {

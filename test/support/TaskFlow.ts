@@ -1,23 +1,19 @@
 /**
  * Driving tasks through their life over HTTP, on the live clock: create through the API, wait for the job
- * runner to reach a status, act as the workspace agent with the token taskd issued, and a provisioner whose
- * stops can be held open so that "a build is in progress" is a state, not a race.
+ * runner to reach a status (polling on real time, whatever clock the test runs on), act as the workspace
+ * agent with the token taskd issued (the recording provisioner of Workspaces.ts).
  */
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import type { Task, TaskStatus } from "../../src/Domain/Task.ts"
-import * as Instant from "../../src/Provisioner/Instant.ts"
-import { Provisioner, ProvisionFailed } from "../../src/Provisioner/Provisioner.ts"
-import { adminToken, type TestUser, uniqueName } from "./Fixtures.ts"
+import type { TestUser } from "./Fixtures.ts"
+import { sleepLive } from "./Net.ts"
 import { clientFor } from "./TestServer.ts"
 import { agentTokenOf, type Recorded } from "./Workspaces.ts"
 
 /** How long a job may take to be picked up and run before a wait gives up. */
 export const defaultDeadlineMs = 20_000
-
-/** Real time, whatever clock the test runs on. */
-export const pause = (millis: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, millis)))
 
 /** Polls `probe` until `done` holds or the deadline passes; dies with `describe(last)` on timeout. */
 export const pollUntil = <A, E, R>(
@@ -32,9 +28,9 @@ export const pollUntil = <A, E, R>(
     while (Date.now() < deadline) {
       last = yield* probe
       if (done(last)) return last
-      yield* pause(40)
+      yield* sleepLive(40)
     }
-    return yield* Effect.dieMessage(`timed out after ${deadlineMs} ms: ${describe(last)}`)
+    return yield* Effect.die(new Error(`timed out after ${deadlineMs} ms: ${describe(last)}`))
   })
 
 /** GET the task (as `token`) until its status is `status`; returns that task. Uses real time. */
@@ -42,7 +38,7 @@ export const waitForStatus = (token: string, taskId: string, status: TaskStatus,
   Effect.gen(function*() {
     const client = yield* clientFor(token)
     return yield* pollUntil(
-      client.tasks.get({ path: { user: "me", task: taskId } }).pipe(Effect.orDie),
+      client.tasks.get({ params: { user: "me", task: taskId } }).pipe(Effect.orDie),
       (task) => task.status === status,
       (last) => `task ${taskId} never became ${status}; last status ${last?.status ?? "(none)"}`,
       deadlineMs
@@ -58,7 +54,7 @@ export const createTask = (
   Effect.gen(function*() {
     const client = yield* clientFor(user.token)
     return yield* client.tasks.create({
-      path: { user: "me" },
+      params: { user: "me" },
       payload: { template_version_id: versionId, input: fields.input ?? "do the thing", ...withoutInput(fields) }
     })
   }).pipe(Effect.orDie)
@@ -67,17 +63,6 @@ const withoutInput = (fields: { readonly name?: string; readonly display_name?: 
   ...(fields.name === undefined ? {} : { name: fields.name }),
   ...(fields.display_name === undefined ? {} : { display_name: fields.display_name })
 })
-
-/** A template created through the API with the given version settings; returns its active version. */
-export const createTemplateWith = (payload: { readonly has_ai_task?: boolean; readonly app_url?: string }) =>
-  Effect.gen(function*() {
-    const admin = yield* clientFor(yield* adminToken)
-    const template = yield* admin.templates.create({
-      path: { organization: "default" },
-      payload: { name: uniqueName("tpl"), ...payload }
-    })
-    return { templateId: template.id, versionId: template.active_version_id, organizationId: template.organization_id }
-  }).pipe(Effect.orDie)
 
 /** The agent token of the task's latest start, once the provisioner was asked to start it (after `after` starts). */
 export const agentToken = (record: Recorded, taskId: string, startsBefore = 0) =>
@@ -99,7 +84,7 @@ export const actAsAgent = (
     const agent = yield* clientFor(token)
     const manifest = yield* agent.agent.manifest()
     const app = manifest.apps.find((candidate) => candidate.slug === "task-app")
-    if (app === undefined) return yield* Effect.dieMessage("the agent's manifest has no task-app")
+    if (app === undefined) return yield* Effect.die(new Error("the agent's manifest has no task-app"))
     if (options.lifecycle !== undefined) yield* agent.agent.reportLifecycle({ payload: { state: options.lifecycle } })
     if (options.health !== undefined) {
       yield* agent.agent.appHealth({ payload: { healths: { [app.id]: options.health } } })
@@ -120,49 +105,14 @@ export const createActiveTask = (user: TestUser, versionId: string, record: Reco
   })
 
 /**
- * A recording provisioner (the same record as Workspaces.recording) whose stops can be held: while a
- * workspace is held, its stop (and so its stop or delete job) does not finish. Starts of tasks whose
- * prompt begins with "FAIL" fail.
+ * The one configuration override for a test server: `vars` as if they were in the environment, in front of
+ * the real environment. Provide it to the server's layer: `TestServer.layer(backend).pipe(Layer.provide(...))`.
  */
-export const holdingRecording = () => {
-  const record: Recorded = { starts: [], stops: [] }
-  const held = new Map<string, Promise<void>>()
-  const layer = Layer.succeed(Provisioner, {
-    appUrl: Instant.make.appUrl,
-    // A prompt that starts with "FAIL" makes the start fail, as a broken template would.
-    start: (spec) =>
-      Effect.zipRight(
-        Effect.sync(() => void record.starts.push(spec)),
-        spec.prompt.startsWith("FAIL")
-          ? Effect.fail(new ProvisionFailed({ reason: "the workspace could not be started" }))
-          : Effect.void
-      ),
-    stop: (workspaceId) =>
-      Effect.zipRight(
-        Effect.promise(() => held.get(workspaceId) ?? Promise.resolve()),
-        Effect.sync(() => void record.stops.push(workspaceId))
-      ),
-    stopAll: Effect.void
-  })
-  /** Holds the workspace's next stops until the returned effect runs. */
-  const hold = (workspaceId: string) =>
-    Effect.sync(() => {
-      let release: () => void = () => {}
-      held.set(workspaceId, new Promise<void>((resolve) => release = resolve))
-      return Effect.sync(() => {
-        held.delete(workspaceId)
-        release()
-      })
-    })
-  return { record, layer, hold }
-}
+export const withEnv = (vars: Record<string, string>): Layer.Layer<never> =>
+  ConfigProvider.layerAdd(ConfigProvider.fromEnv({ env: vars }), { asPrimary: true })
 
 /** A configuration in which the job runner has no workers: every build stays queued (pending). */
-export const noJobWorkers = Layer.setConfigProvider(
-  ConfigProvider.fromMap(new Map([["TASKD_JOB_WORKERS", "0"]])).pipe(
-    ConfigProvider.orElse(() => ConfigProvider.fromEnv())
-  )
-)
+export const noJobWorkers = withEnv({ TASKD_JOB_WORKERS: "0" })
 
 /** The standard 404 body (spec §1.3). */
 export const standard404 = { message: "Resource not found or you do not have access to this resource" }
@@ -186,7 +136,7 @@ export const waitForTask = (
   Effect.gen(function*() {
     const client = yield* clientFor(token)
     return yield* pollUntil(
-      client.tasks.get({ path: { user: "me", task: taskId } }).pipe(Effect.orDie),
+      client.tasks.get({ params: { user: "me", task: taskId } }).pipe(Effect.orDie),
       done,
       (last) =>
         `task ${taskId}: ${what} never held; last status ${last?.status}, workspace ${last?.workspace_status}, ` +
@@ -209,7 +159,7 @@ export const pauseTask = (token: string, taskId: string) =>
   Effect.gen(function*() {
     yield* waitForBuildDone(token, taskId)
     const client = yield* clientFor(token)
-    const { workspace_build } = yield* client.tasks.pause({ path: { user: "me", task: taskId } }).pipe(Effect.orDie)
+    const { workspace_build } = yield* client.tasks.pause({ params: { user: "me", task: taskId } }).pipe(Effect.orDie)
     const task = yield* waitForStatus(token, taskId, "paused")
     return { build: workspace_build, task }
   })
