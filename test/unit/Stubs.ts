@@ -1,6 +1,6 @@
 /**
  * Unit tier stubs: a journal that stub services write to, a SqlClient with no database behind it (its
- * fake connection records BEGIN/COMMIT/ROLLBACK and refuses any other statement), and a TaskRow builder.
+ * fake connection records BEGIN/COMMIT/ROLLBACK and refuses any other statement), a TaskRow builder, and the callers.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -9,6 +9,8 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type { Connection } from "effect/sql/SqlConnection"
 import * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
+import type { UserActor } from "../../src/Domain/Actor.ts"
+import type { User } from "../../src/Domain/User.ts"
 import type { TaskRow } from "../../src/Tasks/TaskRepo.ts"
 
 /** What the stubs were asked to do, in order: `"TaskRepo.softDelete(id)"`, `"sql:BEGIN"`, ... */
@@ -106,3 +108,16 @@ export const activeRow = (overrides: Partial<TaskRow> = {}): TaskRow => ({
   app_url: "http://localhost:3284",
   ...overrides
 })
+
+/** The callers the task tests act as: alice, a member who owns the tasks, and an owner. */
+export const member: UserActor = { id: ids.owner, username: "alice", role: "member" }
+export const admin: UserActor = { id: "99999999-9999-4999-8999-999999999999", username: "admin", role: "owner" }
+export const alice: User = {
+  id: ids.owner,
+  username: "alice",
+  email: "alice@example.com",
+  avatar_url: "",
+  roles: ["member"],
+  organization_ids: [ids.organization],
+  created_at: new Date(0)
+}

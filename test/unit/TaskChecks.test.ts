@@ -14,12 +14,11 @@ import {
 } from "../../src/AgentApi/AgentApiClient.ts"
 import type { UserActor } from "../../src/Domain/Actor.ts"
 import type { MessagesResponse } from "../../src/Domain/AgentApi.ts"
-import type { User } from "../../src/Domain/User.ts"
 import { liveLogs, sendInput } from "../../src/Tasks/Conversation.ts"
 import { resolveTask } from "../../src/Tasks/TaskParam.ts"
 import { TaskRepo, type TaskRow } from "../../src/Tasks/TaskRepo.ts"
 import { UserRepo } from "../../src/Users/UserRepo.ts"
-import { activeRow, ids, Journal, unused } from "./Stubs.ts"
+import { activeRow, admin, alice, ids, Journal, member, unused } from "./Stubs.ts"
 
 /** An error as `{_tag, message, detail?}`, to compare with Coder's bodies. */
 const coder = (error: { readonly _tag: string; readonly message: string; readonly detail?: string | undefined }) =>
@@ -242,18 +241,6 @@ describe("send and live logs: the checks of authAndDoWithTaskAppClient, in order
       })
     }))
 })
-
-const member: UserActor = { id: ids.owner, username: "alice", role: "member" }
-const admin: UserActor = { id: "99999999-9999-4999-8999-999999999999", username: "admin", role: "owner" }
-const alice: User = {
-  id: ids.owner,
-  username: "alice",
-  email: "alice@example.com",
-  avatar_url: "",
-  roles: ["member"],
-  organization_ids: [ids.organization],
-  created_at: new Date(0)
-}
 
 /** TaskRepo/UserRepo stubs: the task exists by id and by name "my-task" (any case) for alice. */
 const repos = (journal: Journal, row: TaskRow = activeRow({ name: "my-task" })) =>

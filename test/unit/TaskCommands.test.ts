@@ -8,7 +8,6 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
-import type { UserActor } from "../../src/Domain/Actor.ts"
 import type { CreateTaskRequest, WorkspaceBuild } from "../../src/Domain/Task.ts"
 import type { User } from "../../src/Domain/User.ts"
 import { JobSignal } from "../../src/Provisioner/JobRunner.ts"
@@ -18,21 +17,10 @@ import { TaskNameTaken, TaskRepo, WorkspaceNameTaken } from "../../src/Tasks/Tas
 import { TemplateRepo, type TemplateVersionRow } from "../../src/Templates/TemplateRepo.ts"
 import { UserRepo } from "../../src/Users/UserRepo.ts"
 import { BuildInProgress, BuildRepo, type NewBuild } from "../../src/Workspaces/BuildRepo.ts"
-import { activeRow, ids, Journal, recordingSql, unused } from "./Stubs.ts"
+import { activeRow, admin, alice, ids, Journal, member, recordingSql, unused } from "./Stubs.ts"
 
 const now = Date.parse("2025-09-25T12:00:00.000Z")
 
-const member: UserActor = { id: ids.owner, username: "alice", role: "member" }
-const admin: UserActor = { id: "99999999-9999-4999-8999-999999999999", username: "admin", role: "owner" }
-const alice: User = {
-  id: ids.owner,
-  username: "alice",
-  email: "alice@example.com",
-  avatar_url: "",
-  roles: ["member"],
-  organization_ids: [ids.organization],
-  created_at: new Date(0)
-}
 const bob: User = { ...alice, id: "bbbbbbbb-0000-4000-8000-000000000002", username: "bob", email: "bob@example.com" }
 
 const version: TemplateVersionRow = {
