@@ -86,6 +86,36 @@ for (const backend of Backends.all) {
         assert.include(response.json.detail, "500")
       }))
 
+    it.effect("Logs: agentapi's int64 ids come back with every digit; an id outside int64 is a 502", () =>
+      Effect.gen(function*() {
+        let ids = ["9007199254740993", "-9223372036854775808", "9223372036854775807"]
+        const fake = yield* fakeServer((_, res) => {
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end(
+            `{"messages":[${
+              ids.map((id) => `{"id":${id},"content":"x","role":"agent","time":"2025-01-01T00:00:00Z"}`).join(",")
+            }]}`
+          )
+        })
+        const { owner, task } = yield* activeTask(fake.url)
+        const response = yield* request("GET", path(owner, task.taskId, "/logs"), { token: owner.token })
+        assert.strictEqual(response.status, 200)
+        assert.strictEqual(
+          response.text,
+          `{"logs":[${
+            ids.map((id) => `{"id":${id},"content":"x","type":"output","time":"2025-01-01T00:00:00Z"}`).join(",")
+          }]}`
+        )
+        ids = ["9223372036854775808"]
+        const outside = yield* request("GET", path(owner, task.taskId, "/logs"), { token: owner.token })
+        assert.strictEqual(outside.status, 502)
+        assert.strictEqual(outside.json.message, "Failed to get messages from task app.")
+        assert.include(
+          outside.json.detail,
+          "invalid response: messages.0.id: Expected an int64, between -9223372036854775808 and 9223372036854775807"
+        )
+      }))
+
     it.effect("Logs: an unknown role from agentapi is a 502 Invalid task app response", () =>
       Effect.gen(function*() {
         const fake = yield* fakeServer((_, res) => {

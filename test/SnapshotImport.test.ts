@@ -320,6 +320,58 @@ for (const backend of Backends.all) {
           assert.deepStrictEqual(Array.from(filtered).map((item) => Result.getOrThrow(item).task_id), [ids[1]])
         }))
 
+      it.effect("int64 message ids: NDJSON in, stored and exported with every digit, imported back the same", () =>
+        Effect.gen(function*() {
+          const { ids, owner } = yield* tasks(1)
+          const messageIds = [
+            "9007199254740993",
+            "-9223372036854775808",
+            "9223372036854775807",
+            "-9007199254740993",
+            "7"
+          ]
+          const idsIn = (text: string) => Array.from(text.matchAll(/"id": ?(-?\d+)/g), (match) => match[1])
+          const line = `{"task_id":"${ids[0]}","captured_at":"2025-01-01T10:00:00Z","messages":[${
+            messageIds.map((id) => `{"id":${id},"content":"c","role":"agent","time":"2025-01-01T10:00:00Z"}`).join(",")
+          }]}`
+          const outside = `{"task_id":"${ids[0]}","messages":[{"id":9223372036854775808}]}`
+          const importText = (text: string, options: ImportOptions = {}) => {
+            const reports: Array<InvalidRecord> = []
+            return importSources(ndjsonRecords(Stream.make(new TextEncoder().encode(text))), {
+              ...options,
+              onInvalid: (report) => Effect.sync(() => reports.push(report))
+            }).pipe(Effect.orDie, Effect.map((summary) => ({ summary, reports })))
+          }
+          const imported = yield* importText(`${line}\n${outside}\n`)
+          assert.deepStrictEqual(imported.summary, { read: 2, inserted: 1, updated: 0, skipped: 0, invalid: 1 })
+          assert.strictEqual(
+            imported.reports[0]!.reason,
+            "invalid agentapi payload: messages.0.id: Expected an int64, between -9223372036854775808 and " +
+              "9223372036854775807, actual 9223372036854775808"
+          )
+          const storedText = Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) =>
+              sql<{ text: string }>`SELECT log_snapshot::text AS text FROM task_snapshots WHERE task_id = ${ids[0]!}`
+          ).pipe(Effect.orDie, Effect.map((rows) => rows[0]!.text))
+          assert.deepStrictEqual(idsIn(yield* storedText), messageIds)
+
+          // Export writes the records as the CLI does: JSON.stringify of each, every id a number with its digits.
+          const exported = yield* exportSnapshots({ owner: owner.username }).pipe(Stream.runCollect, Effect.orDie)
+          const lines = Array.from(exported, (item) => JSON.stringify(Result.getOrThrow(item)))
+          assert.strictEqual(lines.length, 1)
+          assert.deepStrictEqual(idsIn(lines[0]!), messageIds)
+          assert.include(
+            lines[0]!,
+            `{"content":"c","id":9223372036854775807,"role":"agent","time":"2025-01-01T10:00:00Z"}`
+          )
+
+          yield* clear(ids)
+          const back = yield* importText(lines.join("\n"))
+          assert.deepStrictEqual(back.summary, { read: 1, inserted: 1, updated: 0, skipped: 0, invalid: 0 })
+          assert.deepStrictEqual(idsIn(yield* storedText), messageIds)
+        }))
+
       it.effect("20,000 records from a stream, in batches, all stored", () =>
         Effect.gen(function*() {
           const { owner } = yield* tasks(0)

@@ -4,7 +4,9 @@
 import { assert, describe, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
+import { makeClient } from "../src/Client.ts"
 import * as Backends from "./support/Backends.ts"
 import {
   addBuild,
@@ -114,6 +116,76 @@ for (const backend of Backends.all) {
           const stored = yield* storedSnapshot(task.taskId)
           assert.deepStrictEqual((stored?.log_snapshot as any).data.messages, [
             { id: 3, content: "exact", role: "agent", time: "0001-01-01T00:00:00Z" }
+          ])
+        }))
+
+      it.effect("message ids are int64: every digit is stored and read back by /logs; outside int64 is a 400", () =>
+        Effect.gen(function*() {
+          const { owner, task } = yield* setup
+          const refused = [
+            [
+              "9223372036854775808",
+              "Expected an int64, between -9223372036854775808 and 9223372036854775807, " +
+              "actual 9223372036854775808"
+            ],
+            [
+              "-9223372036854775809",
+              "Expected an int64, between -9223372036854775808 and 9223372036854775807, " +
+              "actual -9223372036854775809"
+            ],
+            ["1.5", "Expected an integer, actual 1.5"],
+            ["1e400", "Expected an integer, actual Infinity"],
+            [
+              "1e18",
+              "Expected an exact integer (beyond 2^53, written in digits, or a bigint), actual 1000000000000000000"
+            ]
+          ] as const
+          for (const [id, detail] of refused) {
+            const response = yield* upload(task.agentToken, task.taskId, `{"messages":[{"id":${id},"role":"agent"}]}`)
+            assert.strictEqual(response.status, 400, id)
+            assert.deepStrictEqual(response.json, {
+              message: "Failed to decode request payload.",
+              detail: `messages.0.id: ${detail}`
+            })
+          }
+          assert.isUndefined(yield* storedSnapshot(task.taskId))
+
+          const ids = ["9007199254740993", "-9223372036854775808", "9223372036854775807", "-9007199254740993", "0"]
+          const body = `{"Messages":[${
+            ids.map((id, i) =>
+              `{"id":${id},"content":"m${i}","role":"${i % 2 ? "user" : "agent"}","time":"2025-09-25T10:42:48Z"}`
+            )
+              .join(",")
+          }]}`
+          assert.strictEqual((yield* upload(task.agentToken, task.taskId, body)).status, 204)
+          const idsIn = (text: string) => Array.from(text.matchAll(/"id": ?(-?\d+)/g), (match) => match[1])
+          const sql = yield* SqlClient.SqlClient
+          const rows = yield* sql<{ text: string }>`
+            SELECT log_snapshot::text AS text FROM task_snapshots WHERE task_id = ${task.taskId}`
+          assert.deepStrictEqual(idsIn(rows[0]!.text), ids)
+
+          // Paused: the logs are the snapshot's, every id a JSON number with all its digits.
+          yield* addBuild(owner, task, { transition: "stop", jobStatus: "succeeded" })
+          const logs = yield* request("GET", `/api/v2/tasks/${owner.username}/${task.taskId}/logs`, {
+            token: owner.token
+          })
+          assert.strictEqual(logs.status, 200)
+          assert.strictEqual(logs.json.snapshot, true)
+          assert.deepStrictEqual(idsIn(logs.text), ids)
+          assert.include(
+            logs.text,
+            `{"id":9007199254740993,"content":"m0","type":"output","time":"2025-09-25T10:42:48Z"}`
+          )
+          assert.include(logs.text, `{"id":-9223372036854775808,"content":"m1","type":"input",`)
+          // The typed client reads them with every digit too (bigints beyond 2^53).
+          const client = yield* makeClient({ baseUrl: "", token: owner.token })
+          const typed = yield* client.tasks.logs({ params: { user: owner.username, task: task.taskId } })
+          assert.deepStrictEqual(typed.logs.map((entry) => entry.id), [
+            9007199254740993n,
+            -(2n ** 63n),
+            2n ** 63n - 1n,
+            -9007199254740993n,
+            0
           ])
         }))
 
@@ -231,7 +303,7 @@ for (const backend of Backends.all) {
           }
           // A schema problem names the path and the value it got, in one line.
           const wrongType = yield* upload(task.agentToken, task.taskId, `{"messages":[{"id":"7"}]}`)
-          assert.include(wrongType.json.detail, `messages.0.id: Expected number, actual "7"`)
+          assert.include(wrongType.json.detail, `messages.0.id: Expected an integer, actual "7"`)
         }))
 
       it.effect("InvalidAgentAPIPayload: messages absent or null is 400, an empty array is stored", () =>

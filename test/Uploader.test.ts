@@ -187,6 +187,20 @@ describe("uploadSnapshot", () => {
       assert.deepStrictEqual(outcome, { _tag: "Uploaded", messages: 10, bytes: utf8Length(expected) } as any)
     }))
 
+  it.live("int64 message ids go up with every digit", () =>
+    Effect.gen(function*() {
+      const ids = ["9007199254740993", "-9223372036854775808", "9223372036854775807", "3"]
+      const answer = `{"messages":[${
+        ids.map((id) => `{"id":${id},"content":"c","role":"agent","time":"${time}"}`).join(",")
+      }]}`
+      const { coder, outcome } = yield* run(respond(200, answer, { raw: true }), respond(204))
+      assert.strictEqual(outcome._tag, "Uploaded")
+      assert.strictEqual(
+        coder.requests[0].body.toString("utf8"),
+        `{"messages":[${ids.map((id) => `{"content":"c","id":${id},"role":"agent","time":"${time}"}`).join(",")}]}`
+      )
+    }))
+
   it.live("a conversation of exactly 65,536 bytes goes up whole; at 65,537 bytes without its oldest message", () =>
     Effect.gen(function*() {
       const exact = conversationOf(10, 65_536)

@@ -22,6 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { MessagesResponse, PostMessageRequest, PostMessageResponse, StatusResponse } from "../Domain/AgentApi.ts"
+import { parseJsonExact } from "../Domain/Json.ts"
 import { formatIssues } from "../Domain/SchemaIssues.ts"
 
 /** The client call that failed; the server picks its 502 message from it. */
@@ -166,7 +167,8 @@ const decodeJson = <A>(schema: Schema.Decoder<A>) => {
   return (text: string): Decoded<A> => {
     let json: unknown
     try {
-      json = JSON.parse(text)
+      // Exact: message ids are int64s, and JSON.parse would round those beyond 2^53.
+      json = parseJsonExact(text)
     } catch (error) {
       return { ok: false, detail: `not JSON: ${describeCause(error)}` }
     }

@@ -10,6 +10,7 @@ import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import { nullableWithDefault, optionalNullableKey } from "./Fields.ts"
+import { Int64 } from "./Int64.ts"
 import { canonicalRfc3339, zeroTime } from "./Time.ts"
 
 /** A string as Go decodes it: lone surrogates are replaced, never stored. */
@@ -24,21 +25,11 @@ export const GoString = Schema.String.pipe(
 )
 
 /**
- * Message ids are int64 in Go; taskd keeps the ids that a JSON number represents exactly. Two checks, as
- * Effect 3's `Schema.Int.pipe(Schema.between(...))` read: a non-integer (1.5, Infinity) is "Expected an
- * integer"; an integer beyond 2^53-1 gets the message below. (Effect 4's `isInt()` means a SAFE integer,
- * so it cannot be the first check: the range message would never be reached.)
+ * Message ids are int64 in Go (agentapi's `Message.Id`), and taskd keeps every int64 exactly: a number
+ * while it is a safe integer, a bigint beyond (see ./Int64.ts). Not an integer (1.5, 1e400) is "Expected
+ * an integer"; outside int64 is refused with the int64 bounds.
  */
-export const MessageId = Schema.Number.check(
-  Schema.isFinite({ expected: "an integer" }).abort(),
-  Schema.makeFilter((n: number) => Number.isInteger(n), {
-    expected: "an integer",
-    toJsonSchema: () => ({ type: "integer" })
-  }).abort(),
-  Schema.isBetween({ minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }, {
-    message: `message id must be an integer between -(2^53-1) and 2^53-1`
-  })
-)
+export const MessageId = Int64
 
 /** A message as taskd keeps it: every field present, strings well-formed, the time in Go's form. */
 export const StoredMessage = Schema.Struct({
@@ -65,7 +56,8 @@ const IncomingMessage = Schema.Struct({
  */
 export const Message = IncomingMessage.pipe(
   Schema.decodeTo(
-    StoredMessage,
+    // The decoded fields are checked as they are (the id is decoded once, by IncomingMessage).
+    Schema.toType(StoredMessage),
     SchemaTransformation.transformEffect({
       decode: (message: typeof IncomingMessage.Type, options) => {
         const time = message.time === undefined || message.time === null

@@ -8,6 +8,7 @@
  */
 import * as Result from "effect/Result"
 import * as AST from "effect/SchemaAST"
+import { forPlainParse } from "./Int64.ts"
 import { firstJson } from "./Json.ts"
 
 /** The struct (property signatures) that a JSON object is decoded into, if the wire shape is one. */
@@ -139,8 +140,9 @@ const decodeText = (body: string | Uint8Array): string => typeof body === "strin
  * Reads a JSON body as Go's `json.NewDecoder(body).Decode(&v)` does for a `v` of `schema`'s type:
  * invalid UTF-8 becomes U+FFFD, only the first JSON value counts (trailing bytes are ignored), nesting
  * deeper than `maxNestingDepth` is refused, keys match the schema's fields case-insensitively (the later
- * of two keys for one field wins) and null fields are dropped (Go leaves them zero). The result is ready
- * for the schema's decoder. The failure is Go's decoder text: "EOF" (empty body), "unexpected EOF",
+ * of two keys for one field wins) and null fields are dropped (Go leaves them zero); integers beyond
+ * 2^53 - 1 are read exactly, as bigints (`Int64` decodes them). The result is ready for the schema's
+ * decoder. The failure is Go's decoder text: "EOF" (empty body), "unexpected EOF",
  * "exceeded max depth", or the JSON syntax error.
  */
 export const readGoJson = (
@@ -152,17 +154,6 @@ export const readGoJson = (
   return Result.succeed(goShape(first.success.value, AST.isAST(schema) ? schema : schema.ast))
 }
 
-/** `JSON.rawJSON` (V8 11.4+: Node 21+, Deno): lets `JSON.stringify` write a number token as given. */
-const rawJSON = (JSON as unknown as { readonly rawJSON: (text: string) => unknown }).rawJSON
-
-/**
- * A JSON number beyond float64 (`1e400`) parses as ±Infinity, which `JSON.stringify` would write as
- * `null`: a zero value to Go-style decoding, so the number would silently become 0. Written back as
- * `1e400`, it parses as the same ±Infinity, and the schema refuses it as it refuses it in the body itself.
- */
-const keepNonFinite = (_key: string, value: unknown): unknown =>
-  typeof value === "number" && !Number.isFinite(value) ? rawJSON(value > 0 ? "1e400" : "-1e400") : value
-
 /** A body read as `readGoJson` reads it: the Go-shaped value, and JSON text that parses to it. */
 export interface GoJsonText {
   readonly value: unknown
@@ -170,10 +161,12 @@ export interface GoJsonText {
 }
 
 /**
- * `readGoJson` for a decoder that parses text itself (the HttpApi framework's JSON payloads): the value,
- * and a JSON text that `JSON.parse`s to it. When Go's reading changes nothing (the usual body: exact keys,
- * no nulls), the text is the body's own text of its first value, passed on without a copy; otherwise the
- * shaped value written out, losing nothing (numbers beyond float64 stay beyond it).
+ * `readGoJson` for a decoder that parses text itself with `JSON.parse` (the HttpApi framework's JSON
+ * payloads): the value, and a JSON text that the schema decodes as it decodes the value. When Go's reading
+ * changes nothing and every number is exact (the usual body: exact keys, no nulls, ids below 2^53), the
+ * text is the body's own text of its first value, passed on without a copy; otherwise the shaped value
+ * written out, losing nothing (`forPlainParse`): integers beyond 2^53 as `Int64`'s tokens, numbers beyond
+ * float64 as such.
  */
 export const readGoJsonText = (
   schema: { readonly ast: AST.AST } | AST.AST,
@@ -181,9 +174,9 @@ export const readGoJsonText = (
 ): Result.Result<GoJsonText, string> => {
   const first = firstJson(decodeText(body))
   if (Result.isFailure(first)) return first
-  const { value } = first.success
+  const { bigints, value } = first.success
   const shaped = goShape(value, AST.isAST(schema) ? schema : schema.ast)
   return Result.succeed(
-    shaped === value ? first.success : { value: shaped, text: JSON.stringify(shaped, keepNonFinite) }
+    shaped === value && !bigints ? first.success : { value: shaped, text: JSON.stringify(shaped, forPlainParse) }
   )
 }

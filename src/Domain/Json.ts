@@ -3,6 +3,7 @@
  * `JSON.parse` refuses trailing bytes, so taskd finds the end of the first value first.
  */
 import * as Result from "effect/Result"
+import { forPlainParse } from "./Int64.ts"
 
 const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
 
@@ -42,18 +43,67 @@ const endOfFirstValue = (text: string, start: number): number => {
   return -1
 }
 
-/** Whether `value` nests arrays and objects no deeper than `limit` (counted as the scanner counts them). */
-const nestsWithin = (value: unknown, limit: number): boolean => {
-  const stack: Array<[unknown, number]> = [[value, 0]]
+/** A number that JSON.parse may have rounded: an integer beyond 2^53 - 1 (digits may be lost). */
+const mayBeRounded = (u: unknown): boolean => typeof u === "number" && Number.isInteger(u) && !Number.isSafeInteger(u)
+
+/**
+ * Walks a parsed value: "deep" if it nests arrays and objects deeper than `limit` (counted as the scanner
+ * counts them), "rounded" if it holds a number that may have lost digits, else "fine".
+ */
+const inspect = (value: unknown, limit: number): "fine" | "deep" | "rounded" => {
+  if (typeof value !== "object" || value === null) return mayBeRounded(value) ? "rounded" : "fine"
+  let rounded = false
+  const stack: Array<[object, number]> = [[value, 0]]
   while (stack.length > 0) {
     const [current, depth] = stack.pop()!
-    if (typeof current !== "object" || current === null) continue
-    if (depth + 1 > limit) return false
+    if (depth + 1 > limit) return "deep"
     for (const child of Array.isArray(current) ? current : Object.values(current)) {
-      if (typeof child === "object" && child !== null) stack.push([child, depth + 1])
+      if (typeof child === "object") {
+        if (child !== null) stack.push([child, depth + 1])
+      } else if (!rounded && typeof child === "number") rounded = mayBeRounded(child)
     }
   }
-  return true
+  return rounded ? "rounded" : "fine"
+}
+
+const integerLiteral = /^-?(?:0|[1-9]\d*)$/
+
+/** A parse in which integers beyond 2^53 - 1 come out as bigints, read from their own digits. */
+const parseWithBigInts = (text: string): { readonly value: unknown; readonly bigints: boolean } => {
+  let bigints = false
+  const value: unknown = JSON.parse(text, (_key, value: unknown, context?: { readonly source?: string }) => {
+    if (!mayBeRounded(value) || context?.source === undefined || !integerLiteral.test(context.source)) return value
+    bigints = true
+    return BigInt(context.source)
+  })
+  return { value, bigints }
+}
+
+/**
+ * `JSON.parse`, but exact for Go's int64s: an integer written in digits beyond 2^53 - 1 comes out as a
+ * bigint, with all its digits (`Int64` in ./Int64.ts reads it). Other numbers are as JSON.parse gives
+ * them (1e18 and 1.5 stay numbers). The usual text has no such integer and costs one walk over the value.
+ */
+export const parseJsonExact = (text: string): unknown => {
+  const value: unknown = JSON.parse(text)
+  return inspect(value, Infinity) === "rounded" ? parseWithBigInts(text).value : value
+}
+
+/**
+ * JSON text for a decoder that reads it with a plain `JSON.parse` (the HttpApi client's responses): `text`
+ * itself, unless it holds integers beyond 2^53 - 1; then the same JSON with those written as `Int64`'s
+ * tokens (`forPlainParse`), which `Int64` decodes with every digit. Text that is not JSON is returned as is.
+ */
+export const forPlainJsonParse = (text: string): string => {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return text
+  }
+  if (inspect(value, Infinity) !== "rounded") return text
+  const exact = parseWithBigInts(text)
+  return exact.bigints ? JSON.stringify(exact.value, forPlainParse) : text
 }
 
 /**
@@ -66,11 +116,21 @@ const truncatedScalar = /^(?:t|tr|tru|f|fa|fal|fals|n|nu|nul|-|-?(?:0|[1-9]\d*)(
 export interface FirstJsonValue {
   readonly value: unknown
   readonly text: string
+  /**
+   * Whether `value` holds bigints (integers beyond 2^53 - 1, as `parseJsonExact` reads them): then a
+   * plain `JSON.parse(text)` would round them.
+   */
+  readonly bigints: boolean
 }
 
+/** The first value, parsed exactly (`parseJsonExact`), from a text already parsed once into `value`. */
+const exactly = (value: unknown, text: string): FirstJsonValue =>
+  inspect(value, Infinity) === "rounded" ? { ...parseWithBigInts(text), text } : { value, text, bigints: false }
+
 /**
- * Parses the first JSON value of `text`, and returns it with the text it came from (for a parser that
- * wants text: `JSON.parse(text)` gives the same value). The error reads like Go's ("EOF",
+ * Parses the first JSON value of `text` exactly (integers beyond 2^53 - 1 as bigints, as
+ * `parseJsonExact`), and returns it with the text it came from (for a parser that wants text:
+ * `JSON.parse(text)` gives the same value unless `bigints`). The error reads like Go's ("EOF",
  * "unexpected EOF", "exceeded max depth"; other syntax errors are V8's words).
  */
 export const firstJson = (text: string): Result.Result<FirstJsonValue, string> => {
@@ -78,7 +138,14 @@ export const firstJson = (text: string): Result.Result<FirstJsonValue, string> =
   // scanner below. Anything else (trailing data, malformed, too deep for the parser) takes the scanner.
   try {
     const value: unknown = JSON.parse(text)
-    return nestsWithin(value, maxNestingDepth) ? Result.succeed({ value, text }) : Result.fail("exceeded max depth")
+    switch (inspect(value, maxNestingDepth)) {
+      case "fine":
+        return Result.succeed({ value, text, bigints: false })
+      case "deep":
+        return Result.fail("exceeded max depth")
+      case "rounded":
+        return Result.succeed({ ...parseWithBigInts(text), text })
+    }
   } catch {
     // fall through
   }
@@ -90,7 +157,7 @@ export const firstJson = (text: string): Result.Result<FirstJsonValue, string> =
   if (end === -2) return Result.fail("exceeded max depth")
   const first = text.slice(start, end)
   try {
-    return Result.succeed({ value: JSON.parse(first), text: first })
+    return Result.succeed(exactly(JSON.parse(first), first))
   } catch (error) {
     if (end === text.length && truncatedScalar.test(first)) return Result.fail("unexpected EOF")
     return Result.fail(error instanceof Error ? error.message : String(error))

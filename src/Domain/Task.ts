@@ -6,6 +6,7 @@
 import * as Context from "effect/Context"
 import * as Schema from "effect/Schema"
 import { omitEmpty, withDefault } from "./Fields.ts"
+import { Int64 } from "./Int64.ts"
 import { Rfc3339String, Timestamp } from "./Time.ts"
 import { Uuid } from "./Uuid.ts"
 
@@ -147,7 +148,8 @@ export const TaskLogType = Schema.Literals(["input", "output"])
 export type TaskLogType = typeof TaskLogType.Type
 
 export const TaskLogEntry = Schema.Struct({
-  id: Schema.Int,
+  /** agentapi's message id, an int64: written as a JSON number with all its digits. */
+  id: Int64,
   content: Schema.String,
   type: TaskLogType,
   time: Rfc3339String

@@ -7,16 +7,29 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as SqlSchema from "effect/sql/SqlSchema"
+import { parseJsonExact } from "../Domain/Json.ts"
 import type { SnapshotEnvelope } from "../Domain/Snapshot.ts"
 
 /** The envelope as it is stored (the encoded form). */
 type StoredEnvelope = typeof SnapshotEnvelope.Encoded
 
+/**
+ * A jsonb value read as text (`::text`) and parsed exactly: jsonb keeps a number's digits, and the
+ * driver's own jsonb parser (`JSON.parse`) would round integers beyond 2^53, such as message ids.
+ */
+const ExactJsonText = Schema.String.pipe(
+  Schema.decodeTo(
+    Schema.Unknown,
+    SchemaTransformation.transform({ decode: parseJsonExact, encode: (value) => JSON.stringify(value) })
+  )
+)
+
 /** A stored snapshot: the envelope as jsonb gave it back (still undecoded), and when it was captured. */
 export const StoredSnapshot = Schema.Struct({
-  log_snapshot: Schema.Unknown,
+  log_snapshot: ExactJsonText,
   log_snapshot_created_at: Schema.Date
 })
 export type StoredSnapshot = typeof StoredSnapshot.Type
@@ -42,7 +55,7 @@ export type UpsertOutcome = typeof UpsertOutcome.Type
 
 export const ExportedSnapshot = Schema.Struct({
   task_id: Schema.String,
-  log_snapshot: Schema.Unknown,
+  log_snapshot: ExactJsonText,
   log_snapshot_created_at: Schema.Date
 })
 export type ExportedSnapshot = typeof ExportedSnapshot.Type
@@ -80,7 +93,8 @@ const make = Effect.gen(function*() {
   const findOne = SqlSchema.findOneOption({
     Request: Schema.String,
     Result: StoredSnapshot,
-    execute: (taskId) => sql`SELECT log_snapshot, log_snapshot_created_at FROM task_snapshots WHERE task_id = ${taskId}`
+    execute: (taskId) =>
+      sql`SELECT log_snapshot::text AS log_snapshot, log_snapshot_created_at FROM task_snapshots WHERE task_id = ${taskId}`
   })
   /** The task's snapshot, or undefined when it has none. */
   const find = (taskId: string): Effect.Effect<StoredSnapshot | undefined> =>
@@ -180,7 +194,7 @@ const make = Effect.gen(function*() {
     Result: ExportedSnapshot,
     execute: ({ after, filter, limit }) =>
       sql`
-        SELECT s.task_id::text AS task_id, s.log_snapshot, s.log_snapshot_created_at
+        SELECT s.task_id::text AS task_id, s.log_snapshot::text AS log_snapshot, s.log_snapshot_created_at
         FROM task_snapshots s
         JOIN tasks t ON t.id = s.task_id AND t.deleted_at IS NULL
         ${filter.owner === undefined ? sql.literal("") : sql`JOIN users u ON u.id = t.owner_id`}

@@ -11,6 +11,7 @@ import * as Path from "effect/Path"
 import * as Result from "effect/Result"
 import * as Stdio from "effect/Stdio"
 import * as Stream from "effect/Stream"
+import { parseJsonExact } from "../Domain/Json.ts"
 import { parseUuid } from "../Domain/Uuid.ts"
 import type { SourceRecord } from "./Import.ts"
 
@@ -19,8 +20,9 @@ export class SourceError extends Data.TaggedError("SourceError")<{ readonly mess
 
 const describe = (error: unknown) => error instanceof Error ? error.message : String(error)
 
+/** A record's JSON, exactly: message ids are int64s, which JSON.parse would round beyond 2^53. */
 const parseJson = (text: string) =>
-  Effect.try({ try: (): unknown => JSON.parse(text), catch: (error) => `invalid JSON: ${describe(error)}` })
+  Effect.try({ try: (): unknown => parseJsonExact(text), catch: (error) => `invalid JSON: ${describe(error)}` })
 
 /**
  * NDJSON records from a byte stream, one per non-blank line, named by line number. `onBytes` is told

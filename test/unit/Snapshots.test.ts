@@ -143,25 +143,29 @@ describe("payloadFromUpload: an upload body as it is stored", () => {
       )
     }))
 
-  // An integer beyond 2^53-1 gets MessageId's own message (src/Domain/AgentApi.ts). Effect 4's
-  // `Schema.isInt()` means a SAFE integer, so MessageId checks "an integer" and the range separately;
-  // otherwise this detail would read "Expected an integer, actual 1152921504606847000".
-  it.effect("an id beyond 2^53 gets the message id range text", () =>
+  // Ids are int64s (src/Domain/Int64.ts): beyond 2^53 they come as bigints (JSON read with parseJsonExact);
+  // a JavaScript number there has lost its digits and is refused; outside int64 gets the bounds.
+  it.effect("ids: int64 as bigints beyond 2^53, inexact numbers and values outside int64 refused", () =>
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* outcome(payloadFromUpload({ messages: [{ id: 2 ** 60 }] })), {
         failure: {
           _tag: "PayloadUndecodable",
-          detail: "messages.0.id: message id must be an integer between -(2^53-1) and 2^53-1"
+          detail: "messages.0.id: Expected an exact integer (beyond 2^53, written in digits, or a bigint), " +
+            "actual 1152921504606847000"
         }
       })
-      assert.deepStrictEqual(yield* outcome(payloadFromUpload({ messages: [{ id: -(2 ** 53) }] })), {
+      assert.deepStrictEqual(yield* outcome(payloadFromUpload({ messages: [{ id: 2n ** 63n }] })), {
         failure: {
           _tag: "PayloadUndecodable",
-          detail: "messages.0.id: message id must be an integer between -(2^53-1) and 2^53-1"
+          detail: "messages.0.id: Expected an int64, between -9223372036854775808 and 9223372036854775807, " +
+            "actual 9223372036854775808"
         }
       })
-      assert.deepStrictEqual(yield* payloadFromUpload({ messages: [{ id: 2 ** 53 - 1 }] }), {
-        messages: [{ content: "", id: 2 ** 53 - 1, role: "", time: "0001-01-01T00:00:00Z" }]
+      assert.deepStrictEqual(yield* payloadFromUpload({ messages: [{ id: 2 ** 53 - 1 }, { id: -(2n ** 63n) }] }), {
+        messages: [
+          { content: "", id: 2 ** 53 - 1, role: "", time: "0001-01-01T00:00:00Z" },
+          { content: "", id: -(2n ** 63n), role: "", time: "0001-01-01T00:00:00Z" }
+        ]
       })
       // Not a finite number: Effect 3's wording, "Expected an integer" (JSON text cannot say Infinity, but
       // a Go-shaped value can hold it: src/Domain/GoJson.ts refuses 1e400 before it gets here).
