@@ -1,15 +1,16 @@
 import { defineConfig } from "vitest/config"
 
 /**
- * Files whose tests start processes, kill servers or run the race and scale checks: they take most of the
- * suite's time, so `npm test` leaves them to `npm run test:slow` (CI runs both).
+ * Files whose tests start processes, kill servers or run two instances on one Postgres: they take most of
+ * the suite's time, so `npm test` leaves them to `npm run test:slow` (CI runs both). The one-instance race
+ * checks (test/Concurrency.test.ts) are in the fast project, on every backend.
  */
 const slow = [
   "test/Faults.test.ts",
   "test/Cli.test.ts",
   "test/SnapshotImportCli.test.ts",
-  "test/Concurrency.test.ts",
-  "test/MultiInstance.test.ts"
+  "test/MultiInstance.test.ts",
+  "test/LocalProcess.test.ts"
 ]
 
 const shared = {

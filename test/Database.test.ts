@@ -66,7 +66,7 @@ for (const backend of Backends.all) {
       }))
 
     it.effect.skipIf(backend.name !== "postgres")(
-      "migrations: two migrators started together on one new database both succeed, each file recorded once",
+      "migrations: two migrators started together on one new database both succeed, each file recorded once (Postgres only: PGlite has one connection)",
       () =>
         Effect.gen(function*() {
           const url = Redacted.make(yield* Backends.freshPostgresUrl(Backends.testDatabaseUrl!))
