@@ -1,6 +1,7 @@
 /**
  * taskd's default provisioning: the local process provisioner (instant for template versions without an
- * `agent_command`), reaching taskd at TASKD_ACCESS_URL or else at the address the HTTP server listens on.
+ * `agent_command`), reaching taskd at TASKD_ACCESS_URL or else at the address the HTTP server listens on,
+ * giving task apps ports of TASKD_PORT_RANGE.
  */
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -33,12 +34,16 @@ const accessUrl = Effect.gen(function*() {
 
 export const layer: Layer.Layer<Provisioner, ConfigError, SqlClient.SqlClient> = Layer.unwrap(Effect.gen(function*() {
   const stopGrace = yield* LocalProcess.StopGrace
+  const portRange = yield* LocalProcess.PortRangeConfig
   const agents = yield* AgentRepo
   const jobs = yield* JobRepo
   const context = yield* Effect.context<never>()
   return LocalProcess.layer({
     accessUrl: Effect.provideContext(accessUrl, context),
     stopGrace,
+    portRange,
+    // An agent started again on another port (its first one was taken): the task's app URL follows it.
+    onAppUrlChange: (spec, appUrl) => agents.setAppUrl(spec.agentId, spec.appSlug, appUrl),
     onUnexpectedExit: (spec) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => agents.setLifecycle(spec.agentId, "off", new Date(now))),
     // A workspace stopped because taskd shut down is paused, like one stopped by a stop build.

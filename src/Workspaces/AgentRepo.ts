@@ -43,6 +43,8 @@ export class AgentRepo extends Context.Service<AgentRepo, {
     healths: ReadonlyArray<readonly [string, AppHealth]>
   ) => Effect.Effect<string | undefined>
   readonly insertAppStatus: (status: NewAppStatus) => Effect.Effect<void>
+  /** Points the agent's app `slug` at `url` (its workspace process now listens there). */
+  readonly setAppUrl: (agentId: string, slug: string, url: string) => Effect.Effect<void>
 }>()("taskd/AgentRepo") {
   static readonly layer = Layer.effect(
     AgentRepo,
@@ -87,7 +89,13 @@ export class AgentRepo extends Context.Service<AgentRepo, {
             VALUES (${status.id}, ${status.createdAt}, ${status.workspaceId}, ${status.agentId}, ${status.appId},
                     ${status.state}, ${status.message}, ${status.uri})`.pipe(Effect.asVoid, Effect.orDie)
 
-      return AgentRepo.of({ apps, taskOfWorkspace, setLifecycle, setAppHealths, insertAppStatus })
+      const setAppUrl = (agentId: string, slug: string, url: string) =>
+        sql`UPDATE workspace_apps SET url = ${url} WHERE agent_id = ${agentId} AND slug = ${slug}`.pipe(
+          Effect.asVoid,
+          Effect.orDie
+        )
+
+      return AgentRepo.of({ apps, taskOfWorkspace, setLifecycle, setAppHealths, insertAppStatus, setAppUrl })
     })
   )
 }
