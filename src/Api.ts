@@ -394,7 +394,10 @@ export class HealthGroup extends HttpApiGroup.make("health")
     HttpApiEndpoint.get("healthz", "/healthz", { success: HealthStatus })
       .annotate(OpenApi.Description, "200 while the process is alive and serving HTTP."),
     HttpApiEndpoint.get("readyz", "/readyz", { success: HealthStatus, error: ServiceUnavailableResponse })
-      .annotate(OpenApi.Description, "200 when the database answers; 503 with Coder's error body when it does not.")
+      .annotate(
+        OpenApi.Description,
+        "200 when the database answers and the instance is not shutting down; 503 with Coder's error body from the moment its shutdown begins, or while the database does not answer."
+      )
   )
   .middleware(CoderEdge)
   .annotate(OpenApi.Title, "Health")

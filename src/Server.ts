@@ -30,7 +30,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as SqlClient from "effect/sql/SqlClient"
-import { createServer, type Server as NodeServer } from "node:http"
+import { createServer, type IncomingMessage, type Server as NodeServer, type ServerResponse } from "node:http"
 import type { Duplex } from "node:stream"
 import * as AgentApi from "./AgentApi/AgentApiClient.ts"
 import { Api } from "./Api.ts"
@@ -38,6 +38,7 @@ import * as AuthMiddleware from "./Auth/Middleware.ts"
 import * as TokenAuth from "./Auth/TokenAuth.ts"
 import * as Database from "./Database/Database.ts"
 import { HealthHandlers } from "./Health/Http.ts"
+import { Lifecycle } from "./Health/Lifecycle.ts"
 import { CoderJsonBodyLive } from "./Http/Body.ts"
 import { CoderEdgeLive } from "./Http/Edge.ts"
 import * as DefaultProvisioner from "./Provisioner/Default.ts"
@@ -111,7 +112,9 @@ export interface Parts<E = never, R = never> {
 
 /**
  * taskd's handlers with their services, defaults for the parts not given. Still needs a SqlClient (whose
- * database has taskd's migrations applied).
+ * database has taskd's migrations applied). The instance's Lifecycle (readiness, the job runner's drain) is
+ * `Lifecycle.layer`: a host that builds that same layer outside `HttpRouter.serve` shares it with the
+ * handlers, and drains the instance with it, as the standalone server does.
  */
 export const services = <E = never, R = never>(parts: Parts<E, R> = {}) => {
   const provisioner: Layer.Layer<Provisioner, E | ConfigError, R | SqlClient.SqlClient> = parts.provisioner ??
@@ -122,7 +125,8 @@ export const services = <E = never, R = never>(parts: Parts<E, R> = {}) => {
     Layer.provide(JobRunner.layer),
     Layer.provide(provisioner),
     Layer.provide(tokenAuth),
-    Layer.provide(agentApi)
+    Layer.provide(agentApi),
+    Layer.provide(Lifecycle.layer)
   )
   return parts.clock === undefined ? handlers : Layer.provide(handlers, Layer.succeed(Clock.Clock, parts.clock))
 }
@@ -255,11 +259,25 @@ const Bootstrap = Layer.effectDiscard(Effect.gen(function*() {
  * TASKD_REQUEST_TIMEOUT bounds how long a client may take to send a whole request (a slow or stalled
  * upload is answered 408 and its connection closed), TASKD_HEADERS_TIMEOUT how long for the headers, and
  * TASKD_SHUTDOWN_TIMEOUT how long requests in flight may take to finish once shutdown began.
+ *
+ * TASKD_SHUTDOWN_DELAY is how long, from SIGTERM, the server keeps accepting requests while `/readyz`
+ * answers 503, so that a load balancer notices and sends new requests elsewhere before the listener
+ * closes (the workspaces' stops run meanwhile and count toward it). Default: 5 seconds on a Postgres
+ * (`DATABASE_URL`, where several instances may share the load), none on the embedded database (one process,
+ * nothing to fail over to).
  */
 export const ServerConfig = Config.all({
   requestTimeout: Config.Duration("TASKD_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
   headersTimeout: Config.Duration("TASKD_HEADERS_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
-  shutdownTimeout: Config.Duration("TASKD_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
+  shutdownTimeout: Config.Duration("TASKD_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+  shutdownDelay: Config.all({
+    delay: Config.option(Config.Duration("TASKD_SHUTDOWN_DELAY")),
+    shared: Config.option(Config.String("DATABASE_URL"))
+  }).pipe(
+    Config.map(({ delay, shared }) =>
+      Option.getOrElse(delay, () => Option.isSome(shared) ? Duration.seconds(5) : Duration.zero)
+    )
+  )
 })
 
 type ServerSettings = Config.Success<typeof ServerConfig>
@@ -291,6 +309,28 @@ const nodeServer = (config: ServerSettings) => {
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
     )
   })
+  // Node listens before taskd's routes are attached (they are built once the server is there), and a
+  // request with no listener to take it would hang forever. Such a request, one that comes before the
+  // routes are attached or after they are detached at shutdown, is answered 503 with Coder's body: a load
+  // balancer or probe retries, a client sees why.
+  let attached = false
+  server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+    if (server.listenerCount("request") > 1) return
+    const body = JSON.stringify(
+      attached
+        ? { message: "The server is shutting down.", detail: "Send the request to another taskd instance." }
+        : { message: "The server is starting.", detail: "Retry in a moment." }
+    ) + "\n"
+    request.resume()
+    response.writeHead(503, {
+      "content-type": "application/json; charset=utf-8",
+      "content-length": Buffer.byteLength(body),
+      "connection": "close"
+    }).end(body)
+  })
+  server.on("newListener", (event) => {
+    if (event === "request") attached = true
+  })
   return server
 }
 
@@ -306,20 +346,32 @@ const closeGracefully = (server: NodeServer, timeout: Duration.Duration) =>
   })
 
 /**
- * The shutdown order, as a finalizer that runs before any other of the server's: first the workspaces
- * are stopped while the server still answers (their agents upload snapshots on the way out), then the
- * server stops accepting and lets the requests in flight finish; the job runner, the provisioner and
- * the database pool close after that. The provisioner is the same instance the handlers use (layers
- * are shared by reference, so it is built outside `serve`: see serverLayer).
+ * The shutdown order, as a finalizer that runs before any other of the server's:
+ *
+ * 1. the instance drains (Lifecycle): `/readyz` answers 503 from now on, and the job runner claims no job
+ *    and starts no workspace (a start it is making is waited for, so the next step stops it too);
+ * 2. the workspaces are stopped while the server still answers (their agents upload snapshots on the way
+ *    out), and the server keeps accepting for at least TASKD_SHUTDOWN_DELAY, so that a load balancer
+ *    sees the 503 and stops sending new requests;
+ * 3. the server stops accepting and lets the requests in flight finish (at most TASKD_SHUTDOWN_TIMEOUT).
+ *
+ * The job runner (which puts the jobs it still holds back in the queue and marks this instance stopped),
+ * the provisioner and the database pool close after that. The Lifecycle and the provisioner are the
+ * instances the handlers and the job runner use (layers are shared by reference, so they are built
+ * outside `serve`: see serverLayer).
  */
-const orderlyShutdown = (server: NodeServer, timeout: Duration.Duration) =>
+const orderlyShutdown = (server: NodeServer, config: ServerSettings) =>
   Layer.effectDiscard(Effect.gen(function*() {
     const provisioner = yield* Provisioner
+    const lifecycle = yield* Lifecycle
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
-        yield* Effect.logInfo("shutting down")
-        yield* provisioner.stopAll
-        yield* closeGracefully(server, timeout)
+        yield* Effect.logInfo("shutting down: /readyz answers 503 from now on")
+        yield* Effect.all([
+          lifecycle.drain.pipe(Effect.timeoutOption(config.shutdownTimeout), Effect.andThen(provisioner.stopAll)),
+          Effect.sleep(config.shutdownDelay)
+        ], { concurrency: "unbounded", discard: true })
+        yield* closeGracefully(server, config.shutdownTimeout)
         yield* Effect.logInfo("stopped serving; closing the job runner and the database pool")
       })
     )
@@ -332,11 +384,13 @@ const orderlyShutdown = (server: NodeServer, timeout: Duration.Duration) =>
 export const serverLayer = (options: { readonly port: number; readonly host: string }) =>
   Layer.unwrap(Effect.map(ServerConfig, (config) => {
     const server = nodeServer(config)
-    return orderlyShutdown(server, config.shutdownTimeout).pipe(
+    return orderlyShutdown(server, config).pipe(
       Layer.provideMerge(serve()),
       // Built here, outside serve: HttpRouter.serve builds its routes on a fork of the layer cache, and the
-      // provisioner the shutdown stops must be the one the handlers started workspaces with.
+      // provisioner the shutdown stops must be the one the handlers started workspaces with, the Lifecycle
+      // it drains the one that readiness and the job runner read.
       Layer.provideMerge(DefaultProvisioner.layer),
+      Layer.provideMerge(Lifecycle.layer),
       Layer.provide(NodeHttpServer.layer(() => server, { port: options.port, host: options.host })),
       Layer.provide(Bootstrap),
       Layer.provide(Database.migrated(Database.fromConfig))

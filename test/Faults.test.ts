@@ -86,23 +86,39 @@ const killWorkspace = (dir: string, taskId: string) =>
     }
   })
 
-/** A template whose workspace runs `command`, and a task on it; returns the task id and its agent token. */
-const taskWithWorkspace = (base: string, dir: string, command: string) =>
+/** A template whose workspace runs `command`; returns its active version id. */
+const templateRunning = (base: string, command: string) =>
   Effect.promise(async () => {
     const template = await ChildServer.call(base, "POST", "/api/v2/organizations/default/templates", {
       body: { name: `tpl-${Math.random().toString(16).slice(2, 8)}`, agent_command: command }
     })
     assert.strictEqual(template.status, 201, template.text)
+    const versionId: string = template.json.active_version_id
+    return versionId
+  })
+
+/** Creates a task on the template version; returns its id. */
+const createTask = (base: string, versionId: string) =>
+  Effect.promise(async () => {
     const task = await ChildServer.call(base, "POST", "/api/v2/tasks/me", {
-      body: { template_version_id: template.json.active_version_id, input: "work" }
+      body: { template_version_id: versionId, input: "work" }
     })
     assert.strictEqual(task.status, 201, task.text)
     const taskId: string = task.json.id
-    const agentToken = await waitUntil(
-      "the workspace to start",
-      20_000,
-      async () => readIfThere(Path.join(dir, `token-${taskId}`))
-    )
+    return taskId
+  })
+
+/** Waits (at most 20 s) for the workspace of the task to start; returns its agent token. */
+const workspaceStarted = (dir: string, taskId: string) =>
+  Effect.promise(() =>
+    waitUntil("the workspace to start", 20_000, async () => readIfThere(Path.join(dir, `token-${taskId}`)))
+  )
+
+/** A template whose workspace runs `command`, and a task on it; returns the task id and its agent token. */
+const taskWithWorkspace = (base: string, dir: string, command: string) =>
+  Effect.gen(function*() {
+    const taskId = yield* createTask(base, yield* templateRunning(base, command))
+    const agentToken = yield* workspaceStarted(dir, taskId)
     return { taskId, agentToken }
   })
 
@@ -163,7 +179,7 @@ describe("refused uploads, against a taskd process", () => {
   )
 })
 
-describe("faults (own Postgres server)", () => {
+describe("faults (own Postgres server: skipped where PG_BIN_DIR has no initdb and pg_ctl)", () => {
   it.live.skipIf(skip)(
     "database outage: 503 fast with Coder's body, /healthz 200, /readyz 503, and service again once it is back",
     () =>
@@ -333,67 +349,328 @@ describe("faults (own Postgres server)", () => {
     60_000
   )
 
+  // Either timeout alone takes the job over; the other is set far beyond the test's bounds.
+  for (
+    const { timeouts, when } of [
+      {
+        when: "its instance heartbeat is older than TASKD_INSTANCE_TIMEOUT",
+        timeouts: { TASKD_INSTANCE_TIMEOUT: "2 seconds", TASKD_JOB_TIMEOUT: "120 seconds" }
+      },
+      {
+        when: "the job's own heartbeat is older than TASKD_JOB_TIMEOUT",
+        timeouts: { TASKD_INSTANCE_TIMEOUT: "120 seconds", TASKD_JOB_TIMEOUT: "2 seconds" }
+      }
+    ]
+  ) {
+    it.live.skipIf(skip)(
+      `one instance killed (SIGKILL) while another keeps serving: its acknowledged upload is kept, its job taken over once ${when}`,
+      () =>
+        Effect.gen(function*() {
+          const server = yield* PgServer.make
+          const dir = yield* scratch
+          const env = {
+            DATABASE_URL: server.url,
+            ...timeouts,
+            TASKD_JOB_POLL: "300 millis",
+            TASKD_STOP_GRACE: "60 seconds"
+          }
+          const first = yield* ChildServer.start(env)
+          const { agentToken, taskId } = yield* taskWithWorkspace(first.url, dir, stubbornCommand(dir))
+          yield* Effect.addFinalizer(() => killWorkspace(dir, taskId))
+
+          // Pausing queues a stop build; the first instance claims it and waits on the stubborn workspace.
+          const paused = yield* Effect.promise(() =>
+            ChildServer.call(first.url, "POST", `/api/v2/tasks/me/${taskId}/pause`)
+          )
+          assert.strictEqual(paused.status, 202, paused.text)
+          const jobId: string = yield* Effect.promise(() =>
+            waitUntil("the first instance to claim the stop job", 10_000, async () => {
+              const rows = await Effect.runPromise(query(
+                server.url,
+                `SELECT pj.id, pj.job_status, pj.worker_id FROM provisioner_jobs pj
+               JOIN workspace_builds wb ON wb.job_id = pj.id WHERE wb.id = $1`,
+                [paused.json.workspace_build.id]
+              ))
+              const row = rows[0]
+              return row?.job_status === "running" && String(row.worker_id).includes(`/${first.pid}/`)
+                ? row.id
+                : undefined
+            })
+          )
+          const second = yield* ChildServer.start(env)
+
+          // An upload acknowledged by the first instance, which is then killed.
+          const upload = yield* Effect.promise(() =>
+            uploadTo(first.url, agentToken, taskId, snapshotBody("acknowledged before the crash"))
+          )
+          assert.strictEqual(upload.status, 204, upload.text)
+          first.signal("SIGKILL")
+          yield* Effect.promise(() => first.exited(10_000))
+          const killed = Date.now()
+
+          // The second instance takes the job over once the first one's heartbeat is stale.
+          const job = yield* Effect.promise(() =>
+            waitUntil("the second instance to finish the abandoned job", 20_000, async () => {
+              const rows = await Effect.runPromise(
+                query(server.url, "SELECT job_status, worker_id FROM provisioner_jobs WHERE id = $1", [jobId])
+              )
+              return rows[0]?.job_status === "succeeded" ? rows[0] : undefined
+            })
+          )
+          assert.include(String(job.worker_id), `/${second.pid}/`)
+          assert.isBelow(Date.now() - killed, 15_000, "taken over long after the 2 s timeout")
+          const logs = yield* Effect.promise(() =>
+            ChildServer.call(second.url, "GET", `/api/v2/tasks/me/${taskId}/logs`)
+          )
+          assert.strictEqual(logs.status, 200, logs.text)
+          assert.strictEqual(logs.json.snapshot, true)
+          assert.deepStrictEqual(logs.json.logs.map((entry: { content: string }) => entry.content), [
+            "acknowledged before the crash"
+          ])
+          const task = yield* Effect.promise(() => ChildServer.call(second.url, "GET", `/api/v2/tasks/me/${taskId}`))
+          assert.strictEqual(task.json.status, "paused")
+        }),
+      90_000
+    )
+  }
+})
+
+/** The provisioner job of the task's latest build. */
+const latestJob = (url: string, taskId: string) =>
+  Effect.map(
+    query(
+      url,
+      `SELECT pj.id, pj.job_status, pj.worker_id, pj.instance_id FROM provisioner_jobs pj
+       JOIN workspace_builds wb ON wb.job_id = pj.id
+       JOIN tasks t ON t.workspace_id = wb.workspace_id
+       WHERE t.id = $1 ORDER BY wb.build_number DESC LIMIT 1`,
+      [taskId]
+    ),
+    (rows) => rows[0] as { id: string; job_status: string; worker_id: string | null; instance_id: string | null }
+  )
+
+/** Waits (at most 5 s) for `/readyz` of `base` to answer 503; returns that answer. */
+const notReady = (base: string) =>
+  Effect.promise(() =>
+    waitUntil("/readyz to answer 503", 5_000, async () => {
+      const response = await ChildServer.call(base, "GET", "/readyz")
+      return response.status === 503 ? response : undefined
+    })
+  )
+
+/** Waits (at most `timeoutMs`) until `base` refuses new connections. */
+const refusing = (base: string, timeoutMs: number) =>
+  Effect.promise(() =>
+    waitUntil(
+      "the server to refuse new connections",
+      timeoutMs,
+      () => fetch(`${base}/healthz`).then(() => undefined, () => true)
+    )
+  )
+
+const shuttingDownBody = {
+  message: "The server is shutting down.",
+  detail: "This taskd instance finishes the requests it has and takes no new ones; send them to another instance."
+}
+
+describe("shutdown and restart", () => {
+  const backends = [
+    { name: "embedded database", skipped: false, env: Effect.succeed({ TASKD_DATA_DIR: "memory://" }) },
+    {
+      name: "own Postgres server",
+      skipped: skip,
+      env: Effect.map(PgServer.make, (server): Record<string, string> => ({ DATABASE_URL: server.url }))
+    }
+  ]
+  for (const backend of backends) {
+    it.live.skipIf(backend.skipped)(
+      `SIGTERM (${backend.name}): /readyz 503 at once while /healthz stays 200, requests still served for ` +
+        "TASKD_SHUTDOWN_DELAY, the upload in flight stored, then the listener closes and the process exits 0",
+      () =>
+        Effect.gen(function*() {
+          const dir = yield* scratch
+          const env = yield* backend.env
+          const taskd = yield* ChildServer.start({
+            ...env,
+            TASKD_SHUTDOWN_DELAY: "6 seconds",
+            TASKD_STOP_GRACE: "10 seconds"
+          })
+          const { agentToken, taskId } = yield* taskWithWorkspace(taskd.url, dir, workspaceCommand(dir))
+          yield* Effect.addFinalizer(() => killWorkspace(dir, taskId))
+          const ready = yield* Effect.promise(() => ChildServer.call(taskd.url, "GET", "/readyz"))
+          assert.strictEqual(ready.status, 200, ready.text)
+
+          const upload = splitUpload(taskd.url, taskId, agentToken, snapshotBody("in flight at shutdown"))
+          yield* Effect.promise(() => sleep(300))
+          const signalled = Date.now()
+          taskd.signal("SIGTERM")
+
+          // Readiness turns at once, with Coder's error body; liveness does not.
+          const readiness = yield* notReady(taskd.url)
+          assert.isBelow(Date.now() - signalled, 2_000, "/readyz turned 503 late")
+          assert.deepStrictEqual(readiness.json, shuttingDownBody)
+          const health = yield* Effect.promise(() => ChildServer.call(taskd.url, "GET", "/healthz"))
+          assert.strictEqual(health.status, 200, health.text)
+          // A request a load balancer sends before it notices is still served.
+          const me = yield* Effect.promise(() => ChildServer.call(taskd.url, "GET", "/api/v2/users/me"))
+          assert.strictEqual(me.status, 200, me.text)
+
+          // The agent's upload in flight completes, and its snapshot is what the paused task shows.
+          upload.finish()
+          const response = yield* Effect.promise(() => upload.response)
+          assert.strictEqual(response.status, 204, response.body)
+          const paused = yield* Effect.promise(() =>
+            waitUntil("the task to be paused", 5_000, async () => {
+              const task = await ChildServer.call(taskd.url, "GET", `/api/v2/tasks/me/${taskId}`)
+              return task.json?.status === "paused" ? task : undefined
+            })
+          )
+          assert.strictEqual(paused.status, 200)
+          const logs = yield* Effect.promise(() =>
+            ChildServer.call(taskd.url, "GET", `/api/v2/tasks/me/${taskId}/logs`)
+          )
+          assert.strictEqual(logs.status, 200, logs.text)
+          assert.deepStrictEqual(logs.json.logs.map((entry: { content: string }) => entry.content), [
+            "in flight at shutdown"
+          ])
+          const stillHealthy = yield* Effect.promise(() => ChildServer.call(taskd.url, "GET", "/healthz"))
+          assert.strictEqual(stillHealthy.status, 200)
+          assert.strictEqual((yield* Effect.promise(() => ChildServer.call(taskd.url, "GET", "/readyz"))).status, 503)
+
+          // The listener closes once the delay is over, not before.
+          yield* refusing(taskd.url, 15_000)
+          assert.isAtLeast(Date.now() - signalled, 5_500, "the listener closed before TASKD_SHUTDOWN_DELAY")
+          const exit = yield* Effect.promise(() => taskd.exited(20_000))
+          assert.deepStrictEqual(exit, { code: 0, signal: null }, taskd.output())
+        }),
+      90_000
+    )
+  }
+
   it.live.skipIf(skip)(
-    "one instance killed (SIGKILL) while another keeps serving: its acknowledged upload is kept, its job taken over",
+    "a start job queued after shutdown began stays queued (own Postgres server): the next instance runs it",
     () =>
       Effect.gen(function*() {
         const server = yield* PgServer.make
         const dir = yield* scratch
+        const env = { DATABASE_URL: server.url, TASKD_JOB_POLL: "200 millis" }
+        const first = yield* ChildServer.start({ ...env, TASKD_SHUTDOWN_DELAY: "3 seconds" })
+        const versionId = yield* templateRunning(first.url, workspaceCommand(dir))
+
+        first.signal("SIGTERM")
+        yield* notReady(first.url)
+        // Sent before a load balancer noticed: served, and its start build queued.
+        const taskId = yield* createTask(first.url, versionId)
+        yield* Effect.addFinalizer(() => killWorkspace(dir, taskId))
+        const exit = yield* Effect.promise(() => first.exited(20_000))
+        assert.deepStrictEqual(exit, { code: 0, signal: null }, first.output())
+
+        // The draining instance neither claimed it nor started a workspace.
+        const queued = yield* latestJob(server.url, taskId)
+        assert.deepStrictEqual(
+          { status: queued.job_status, worker: queued.worker_id, instance: queued.instance_id },
+          { status: "pending", worker: null, instance: null }
+        )
+        assert.isUndefined(
+          readIfThere(Path.join(dir, `token-${taskId}`)),
+          "a workspace was started while shutting down"
+        )
+
+        const second = yield* ChildServer.start(env)
+        yield* workspaceStarted(dir, taskId)
+        const ran = yield* Effect.promise(() =>
+          waitUntil("the start job to succeed", 10_000, async () => {
+            const job = await Effect.runPromise(latestJob(server.url, taskId))
+            return job.job_status === "succeeded" ? job : undefined
+          })
+        )
+        assert.include(String(ran.worker_id), `/${second.pid}/`)
+        assert.strictEqual(ran.id, queued.id)
+      }),
+    90_000
+  )
+
+  it.live.skipIf(skip)(
+    "a cleanly stopped instance's running job is taken over at once by another (own Postgres server), " +
+      "long before TASKD_JOB_TIMEOUT or TASKD_INSTANCE_TIMEOUT",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* PgServer.make
         const env = {
           DATABASE_URL: server.url,
-          TASKD_JOB_TIMEOUT: "2 seconds",
-          TASKD_JOB_POLL: "300 millis",
-          TASKD_STOP_GRACE: "60 seconds"
+          TASKD_JOB_POLL: "200 millis",
+          TASKD_JOB_TIMEOUT: "120 seconds",
+          TASKD_INSTANCE_TIMEOUT: "120 seconds",
+          TASKD_SHUTDOWN_DELAY: "0 seconds"
         }
         const first = yield* ChildServer.start(env)
-        const { agentToken, taskId } = yield* taskWithWorkspace(first.url, dir, stubbornCommand(dir))
-        yield* Effect.addFinalizer(() => killWorkspace(dir, taskId))
+        // A template without agent_command: the workspace is provisioned instantly and no process runs it,
+        // so the first instance's shutdown has no workspace of its own to stop.
+        const template = yield* Effect.promise(() =>
+          ChildServer.call(first.url, "POST", "/api/v2/organizations/default/templates", {
+            body: { name: "instant", app_url: "http://127.0.0.1:1" }
+          })
+        )
+        assert.strictEqual(template.status, 201, template.text)
+        const taskId = yield* createTask(first.url, template.json.active_version_id)
+        yield* Effect.promise(() =>
+          waitUntil("the task's start build to succeed", 10_000, async () => {
+            const job = await Effect.runPromise(latestJob(server.url, taskId))
+            return job.job_status === "succeeded" ? job : undefined
+          })
+        )
 
-        // Pausing queues a stop build; the first instance claims it and waits on the stubborn workspace.
+        // The stop job cannot finish while this transaction holds the workspace's agent rows: the first
+        // instance claims it and waits to mark the agent off.
+        const lock = new pg.Client({ connectionString: server.url })
+        yield* Effect.acquireRelease(
+          Effect.promise(() => lock.connect()),
+          () => Effect.promise(() => lock.end().catch(() => undefined))
+        )
+        yield* Effect.promise(async () => {
+          await lock.query("BEGIN")
+          await lock.query(
+            `SELECT wa.id FROM workspace_agents wa JOIN workspace_builds wb ON wb.id = wa.workspace_build_id
+             JOIN tasks t ON t.workspace_id = wb.workspace_id WHERE t.id = $1 FOR UPDATE OF wa`,
+            [taskId]
+          )
+        })
         const paused = yield* Effect.promise(() =>
           ChildServer.call(first.url, "POST", `/api/v2/tasks/me/${taskId}/pause`)
         )
         assert.strictEqual(paused.status, 202, paused.text)
-        const jobId: string = yield* Effect.promise(() =>
+        const held = yield* Effect.promise(() =>
           waitUntil("the first instance to claim the stop job", 10_000, async () => {
-            const rows = await Effect.runPromise(query(
-              server.url,
-              `SELECT pj.id, pj.job_status, pj.worker_id FROM provisioner_jobs pj
-               JOIN workspace_builds wb ON wb.job_id = pj.id WHERE wb.id = $1`,
-              [paused.json.workspace_build.id]
-            ))
-            const row = rows[0]
-            return row?.job_status === "running" && String(row.worker_id).includes(`/${first.pid}/`)
-              ? row.id
-              : undefined
+            const job = await Effect.runPromise(latestJob(server.url, taskId))
+            return job.job_status === "running" ? job : undefined
           })
         )
+        assert.include(String(held.worker_id), `/${first.pid}/`)
+        yield* Effect.promise(() => sleep(500))
+        assert.strictEqual((yield* latestJob(server.url, taskId)).job_status, "running")
+
         const second = yield* ChildServer.start(env)
+        first.signal("SIGTERM")
+        const exit = yield* Effect.promise(() => first.exited(20_000))
+        assert.deepStrictEqual(exit, { code: 0, signal: null }, first.output())
+        const stopped = Date.now()
+        assert.match(first.output(), /put 1 unfinished job\(s\) back in the queue/)
+        const [instance] = yield* query(server.url, "SELECT stopped_at FROM taskd_instances WHERE pid = $1", [
+          first.pid
+        ])
+        assert.isNotNull(instance?.stopped_at, "the instance is not recorded as stopped")
+        yield* Effect.promise(() => lock.query("COMMIT"))
 
-        // An upload acknowledged by the first instance, which is then killed.
-        const upload = yield* Effect.promise(() =>
-          uploadTo(first.url, agentToken, taskId, snapshotBody("acknowledged before the crash"))
-        )
-        assert.strictEqual(upload.status, 204, upload.text)
-        first.signal("SIGKILL")
-        yield* Effect.promise(() => first.exited(10_000))
-
-        // The second instance takes the job over once its heartbeat is older than TASKD_JOB_TIMEOUT.
-        const job = yield* Effect.promise(() =>
-          waitUntil("the second instance to finish the abandoned job", 20_000, async () => {
-            const rows = await Effect.runPromise(
-              query(server.url, "SELECT job_status, worker_id FROM provisioner_jobs WHERE id = $1", [jobId])
-            )
-            return rows[0]?.job_status === "succeeded" ? rows[0] : undefined
+        const done = yield* Effect.promise(() =>
+          waitUntil("the second instance to finish the job", 20_000, async () => {
+            const job = await Effect.runPromise(latestJob(server.url, taskId))
+            return job.job_status === "succeeded" ? job : undefined
           })
         )
-        assert.include(String(job.worker_id), `/${second.pid}/`)
-        const logs = yield* Effect.promise(() => ChildServer.call(second.url, "GET", `/api/v2/tasks/me/${taskId}/logs`))
-        assert.strictEqual(logs.status, 200, logs.text)
-        assert.strictEqual(logs.json.snapshot, true)
-        assert.deepStrictEqual(logs.json.logs.map((entry: { content: string }) => entry.content), [
-          "acknowledged before the crash"
-        ])
+        assert.include(String(done.worker_id), `/${second.pid}/`)
+        assert.strictEqual(done.id, held.id)
+        const took = Date.now() - stopped
+        assert.isBelow(took, 5_000, `taken over after ${took} ms`)
         const task = yield* Effect.promise(() => ChildServer.call(second.url, "GET", `/api/v2/tasks/me/${taskId}`))
         assert.strictEqual(task.json.status, "paused")
       }),

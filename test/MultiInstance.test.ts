@@ -1,13 +1,17 @@
 /**
- * Two taskd instances sharing one Postgres database (Postgres only: PGlite is one process's database).
- * Each instance has its own connection pool, HTTP server, job runner and recording provisioner. Tasks are
- * created through both; every start build must run exactly once across the two.
+ * Two taskd instances sharing one Postgres database (Postgres only: PGlite is one process's database, so
+ * these are skipped, and say so in their names, without TEST_DATABASE_URL). Each instance has its own
+ * connection pool, HTTP server, job runner and recording provisioner. Tasks are created through both;
+ * every start build must run exactly once across the two. And the races of test/Concurrency.test.ts
+ * (support/Races.ts) with the requests spread over both instances: racing uploads, uploads racing
+ * deletes, creates racing creates.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Backends from "./support/Backends.ts"
 import { createTemplate, createUser } from "./support/Fixtures.ts"
 import { sleepLive } from "./support/Net.ts"
+import * as Races from "./support/Races.ts"
 import { createTask, pollUntil } from "./support/TaskFlow.ts"
 import * as TestServer from "./support/TestServer.ts"
 
@@ -15,14 +19,25 @@ const testDatabaseUrl = Backends.testDatabaseUrl
 
 const taskCount = 30
 
-describe.skipIf(testDatabaseUrl === undefined)("two instances on one Postgres database", () => {
+/** Said in every test's name, so that a run without a Postgres server shows why these were skipped. */
+const needs = "(Postgres only: needs TEST_DATABASE_URL)"
+
+/** Two taskd instances (pools of `poolSize`) on one fresh database. */
+const twoInstances = (poolSize?: number) =>
+  Effect.gen(function*() {
+    const databaseUrl = yield* Backends.freshPostgresUrl(testDatabaseUrl!)
+    const options = poolSize === undefined ? {} : { poolSize }
+    const a = yield* TestServer.instance(databaseUrl, options)
+    const b = yield* TestServer.instance(databaseUrl, options)
+    return { a, b }
+  })
+
+describe.skipIf(testDatabaseUrl === undefined)(`two instances on one Postgres database ${needs}`, () => {
   it.live(
     "every start build runs exactly once across both instances, and both do some of the work",
     () =>
       Effect.gen(function*() {
-        const databaseUrl = yield* Backends.freshPostgresUrl(testDatabaseUrl!)
-        const a = yield* TestServer.instance(databaseUrl)
-        const b = yield* TestServer.instance(databaseUrl)
+        const { a, b } = yield* twoInstances()
         const onA = a.run
         const onB = b.run
 
@@ -97,6 +112,33 @@ describe.skipIf(testDatabaseUrl === undefined)("two instances on one Postgres da
   )
 })
 
-describe.skipIf(testDatabaseUrl !== undefined)("two instances on one Postgres database", () => {
-  it.skip("needs TEST_DATABASE_URL (a Postgres server); skipped on PGlite only", () => {})
-})
+describe.skipIf(testDatabaseUrl === undefined)(
+  `concurrency, two instances (pools of 8) on one Postgres database ${needs}`,
+  () => {
+    it.live(
+      "200 concurrent uploads for 50 tasks: all 204, each task keeps one of its payloads, the latest captured",
+      () =>
+        Effect.gen(function*() {
+          const { a, b } = yield* twoInstances(8)
+          yield* a.run(Races.racingUploads([a.base, b.base], 50, 4))
+        }),
+      120_000
+    )
+
+    it.live(
+      "uploads racing deletes: 204, 404 or 401 (the delete build revokes the agent), never a 5xx, and no snapshot left for a deleted task",
+      () =>
+        Effect.gen(function*() {
+          const { a, b } = yield* twoInstances(8)
+          yield* a.run(Races.uploadsRacingDeletes([a.base, b.base], 40))
+        }),
+      120_000
+    )
+
+    it.live("creates racing with the same name: one 201, the rest 409", () =>
+      Effect.gen(function*() {
+        const { a, b } = yield* twoInstances(8)
+        yield* a.run(Races.createsRacingOnOneName([a.base, b.base], 12))
+      }), 60_000)
+  }
+)

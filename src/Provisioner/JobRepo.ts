@@ -1,7 +1,9 @@
 /**
  * Provisioner jobs in Postgres. Instances acquire pending jobs with FOR UPDATE SKIP LOCKED, so several
- * instances share the work and each job runs once; a running job whose worker stopped heartbeating is
- * taken over. Job bookkeeping uses the database's clock, the one clock all instances share.
+ * instances share the work and each job runs once. A running job is taken over when its instance is gone
+ * (it stopped cleanly, or its instance heartbeat is older than the timeout it announced) or, as a
+ * backstop, when the job's own heartbeat is older than TASKD_JOB_TIMEOUT. Job bookkeeping uses the
+ * database's clock, the one clock all instances share.
  *
  * SQL errors and rows that do not decode are defects here, at the repository's edge.
  */
@@ -40,12 +42,41 @@ export interface NewAgent {
   readonly at: Date
 }
 
+/** A taskd instance that runs jobs, as it registers itself. */
+export interface Instance {
+  readonly id: string
+  readonly hostname: string
+  readonly pid: number
+  /** How old its last heartbeat may get before other instances take its jobs over. */
+  readonly staleSeconds: number
+}
+
+/** Who claims a job: a worker of an instance. */
+export interface Claimant {
+  readonly workerId: string
+  readonly instanceId: string
+}
+
 export class JobRepo extends Context.Service<JobRepo, {
-  /** Claims the oldest pending job, or a running one abandoned for `staleSeconds`. */
-  readonly acquire: (workerId: string, staleSeconds: number) => Effect.Effect<JobContext | undefined>
+  /** Records a starting instance (and forgets instances gone for a week). */
+  readonly registerInstance: (instance: Instance) => Effect.Effect<void>
+  /** The instance is alive: its jobs stay its own. */
+  readonly instanceHeartbeat: (instanceId: string) => Effect.Effect<void>
+  /**
+   * A clean shutdown: puts the instance's running jobs back to pending, so that another instance claims
+   * them at once, and marks the instance stopped. Answers how many jobs went back.
+   */
+  readonly stopInstance: (instanceId: string) => Effect.Effect<number>
+  /**
+   * Claims the oldest pending job, or a running one whose instance is gone (stopped, or its heartbeat
+   * stale) or whose own heartbeat is older than `staleSeconds`.
+   */
+  readonly acquire: (claimant: Claimant, staleSeconds: number) => Effect.Effect<JobContext | undefined>
   readonly heartbeat: (jobId: string, workerId: string) => Effect.Effect<void>
   /** Finishes a job this worker still owns. */
   readonly complete: (jobId: string, workerId: string, outcome: { readonly error?: string }) => Effect.Effect<void>
+  /** Puts a job this worker claimed but did not start back in the queue, for any instance to claim. */
+  readonly release: (jobId: string, workerId: string) => Effect.Effect<void>
   /**
    * The agent and task app of a start build (replacing those of an earlier, abandoned attempt), linked
    * to the task for this build number.
@@ -68,24 +99,66 @@ export class JobRepo extends Context.Service<JobRepo, {
       const sql = yield* SqlClient.SqlClient
       const builds = yield* BuildRepo
 
+      const registerInstance = (instance: Instance) =>
+        sql.withTransaction(Effect.gen(function*() {
+          yield* sql`DELETE FROM taskd_instances
+                     WHERE (stopped_at IS NOT NULL OR heartbeat_at + stale_after < now())
+                       AND heartbeat_at < now() - interval '7 days'`
+          yield* sql`INSERT INTO taskd_instances (id, hostname, pid, started_at, heartbeat_at, stale_after)
+                     VALUES (${instance.id}, ${instance.hostname}, ${instance.pid}, now(), now(),
+                             make_interval(secs => ${instance.staleSeconds}))`
+        })).pipe(Effect.orDie, Effect.withSpan("JobRepo.registerInstance"))
+
+      const instanceHeartbeat = (instanceId: string) =>
+        sql`UPDATE taskd_instances SET heartbeat_at = now() WHERE id = ${instanceId} AND stopped_at IS NULL`.pipe(
+          Effect.asVoid,
+          Effect.orDie
+        )
+
+      const releasedJobs = SqlSchema.findAll({
+        Request: Schema.String,
+        Result: Schema.Struct({ id: Schema.String }),
+        execute: (instanceId) =>
+          sql`UPDATE provisioner_jobs
+              SET job_status = 'pending', worker_id = NULL, instance_id = NULL, updated_at = now()
+              WHERE instance_id = ${instanceId} AND job_status = 'running'
+              RETURNING id`
+      })
+
+      const stopInstance = (instanceId: string) =>
+        sql.withTransaction(Effect.gen(function*() {
+          const released = yield* releasedJobs(instanceId)
+          yield* sql`UPDATE taskd_instances SET stopped_at = now() WHERE id = ${instanceId}`
+          return released.length
+        })).pipe(Effect.orDie, Effect.withSpan("JobRepo.stopInstance"))
+
       // One statement claims the job and reads its context: the claim is the data-modifying CTE, the
-      // context is joined to what it returns.
+      // context is joined to what it returns. A running job is claimable when its instance is not known
+      // alive (stopped, heartbeat older than the timeout it announced, or forgotten; jobs claimed before
+      // instances were recorded have none and wait for their own heartbeat to go stale), or when the job's
+      // own heartbeat is older than `staleSeconds`.
       const claim = SqlSchema.findOneOption({
-        Request: Schema.Struct({ workerId: Schema.String, staleSeconds: Schema.Number }),
+        Request: Schema.Struct({ workerId: Schema.String, instanceId: Schema.String, staleSeconds: Schema.Number }),
         Result: JobContext,
-        execute: ({ staleSeconds, workerId }) =>
+        execute: ({ instanceId, staleSeconds, workerId }) =>
           sql`
             WITH next AS (
-              SELECT id FROM provisioner_jobs
-              WHERE job_status = 'pending'
-                 OR (job_status = 'running' AND updated_at < now() - make_interval(secs => ${staleSeconds}))
-              ORDER BY created_at
-              FOR UPDATE SKIP LOCKED
+              SELECT pj.id FROM provisioner_jobs pj
+              WHERE pj.job_status = 'pending'
+                 OR (pj.job_status = 'running' AND (
+                      pj.updated_at < now() - make_interval(secs => ${staleSeconds})
+                      OR (pj.instance_id IS NOT NULL AND NOT EXISTS (
+                        SELECT 1 FROM taskd_instances i
+                        WHERE i.id = pj.instance_id AND i.stopped_at IS NULL AND i.heartbeat_at + i.stale_after >= now()
+                      ))
+                    ))
+              ORDER BY pj.created_at
+              FOR UPDATE OF pj SKIP LOCKED
               LIMIT 1
             ), claimed AS (
               UPDATE provisioner_jobs pj
-              SET job_status = 'running', worker_id = ${workerId}, started_at = COALESCE(pj.started_at, now()),
-                  updated_at = now()
+              SET job_status = 'running', worker_id = ${workerId}, instance_id = ${instanceId},
+                  started_at = COALESCE(pj.started_at, now()), updated_at = now()
               FROM next WHERE pj.id = next.id
               RETURNING pj.id
             )
@@ -100,8 +173,8 @@ export class JobRepo extends Context.Service<JobRepo, {
             LEFT JOIN tasks t ON t.workspace_id = wb.workspace_id AND t.deleted_at IS NULL`
       })
 
-      const acquire = (workerId: string, staleSeconds: number) =>
-        claim({ workerId, staleSeconds }).pipe(
+      const acquire = (claimant: Claimant, staleSeconds: number) =>
+        claim({ ...claimant, staleSeconds }).pipe(
           Effect.map(Option.getOrUndefined),
           Effect.orDie,
           Effect.withSpan("JobRepo.acquire")
@@ -121,6 +194,15 @@ export class JobRepo extends Context.Service<JobRepo, {
           Effect.asVoid,
           Effect.orDie,
           Effect.withSpan("JobRepo.complete")
+        )
+
+      const release = (jobId: string, workerId: string) =>
+        sql`UPDATE provisioner_jobs
+            SET job_status = 'pending', worker_id = NULL, instance_id = NULL, updated_at = now()
+            WHERE id = ${jobId} AND worker_id = ${workerId} AND job_status = 'running'`.pipe(
+          Effect.asVoid,
+          Effect.orDie,
+          Effect.withSpan("JobRepo.release")
         )
 
       const createAgent = (job: JobContext, agent: NewAgent) =>
@@ -198,7 +280,19 @@ export class JobRepo extends Context.Service<JobRepo, {
           Effect.withSpan("JobRepo.recordStopped")
         )
 
-      return JobRepo.of({ acquire, heartbeat, complete, createAgent, agentsOff, workspaceDeleted, recordStopped })
+      return JobRepo.of({
+        registerInstance,
+        instanceHeartbeat,
+        stopInstance,
+        acquire,
+        heartbeat,
+        complete,
+        release,
+        createAgent,
+        agentsOff,
+        workspaceDeleted,
+        recordStopped
+      })
     })
   )
 

@@ -2,6 +2,12 @@
  * Runs provisioner jobs: claims them from the database, creates the agent of a start build, and asks the
  * Provisioner to start or stop the workspace. Each instance runs a few workers; a new job wakes this
  * instance at once (JobSignal), other instances find it by polling.
+ *
+ * The runner is this instance as far as jobs go: it registers the instance in the database, heartbeats
+ * it, and when it is closed (the instance shuts down) it puts the jobs it still holds back in the queue
+ * and marks the instance stopped, so another instance takes them over at once. Once the instance's
+ * shutdown has begun (Lifecycle) it claims no job and starts no workspace: a start job it claimed in that
+ * moment goes back to the queue for another instance, or for this one's next start.
  */
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -10,14 +16,16 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { generateAgentToken, hashSecret } from "../Auth/Tokens.ts"
+import { Lifecycle } from "../Health/Lifecycle.ts"
 import { type JobContext, JobRepo } from "./JobRepo.ts"
-import { Provisioner } from "./Provisioner.ts"
+import { Provisioner, type ProvisionFailed } from "./Provisioner.ts"
 
 /** Wakes the job runner of this instance after a build was queued. */
 export class JobSignal
@@ -27,8 +35,16 @@ export class JobSignal
 export const JobRunnerConfig = Config.all({
   workers: Config.Int("TASKD_JOB_WORKERS").pipe(Config.withDefault(4)),
   poll: Config.Duration("TASKD_JOB_POLL").pipe(Config.withDefault(Duration.seconds(1))),
-  staleAfter: Config.Duration("TASKD_JOB_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60)))
+  staleAfter: Config.Duration("TASKD_JOB_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
+  instanceStaleAfter: Config.Duration("TASKD_INSTANCE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(15)))
 })
+
+/** How often to heartbeat something that counts as gone after `staleAfter`: four times within it. */
+const heartbeatInterval = (staleAfter: Duration.Duration) =>
+  Duration.millis(Math.max(250, Duration.toMillis(staleAfter) / 4))
+
+/** Whole seconds, at least one. */
+const wholeSeconds = (duration: Duration.Duration) => Math.max(1, Math.round(Duration.toSeconds(duration)))
 
 /** The slug of the task app, as in Coder's test templates. */
 export const taskAppSlug = "task-app"
@@ -37,14 +53,18 @@ export const make = Effect.gen(function*() {
   const config = yield* JobRunnerConfig
   const jobs = yield* JobRepo
   const provisioner = yield* Provisioner
+  const lifecycle = yield* Lifecycle
   const wakeup = yield* Queue.sliding<void>(1)
-  const workerId = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`
-  const staleSeconds = Math.max(1, Math.round(Duration.toSeconds(config.staleAfter)))
-  const heartbeatEvery = Duration.millis(Math.max(250, Duration.toMillis(config.staleAfter) / 4))
+  const instanceId = randomUUID()
+  const workerId = `${hostname()}/${process.pid}/${instanceId.slice(0, 8)}`
+  const claimant = { workerId, instanceId }
+  const staleSeconds = wholeSeconds(config.staleAfter)
+  const heartbeatEvery = heartbeatInterval(config.staleAfter)
   const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
 
+  /** Starts the workspace of a start build; answers false, starting nothing, once shutdown has begun. */
   const start = (job: JobContext) =>
-    Effect.gen(function*() {
+    lifecycle.unlessDraining(Effect.gen(function*() {
       const agentId = randomUUID()
       const agentToken = generateAgentToken()
       const spec = {
@@ -68,21 +88,22 @@ export const make = Effect.gen(function*() {
         at: yield* now
       })
       yield* provisioner.start({ ...spec, appUrl })
-    })
+    })).pipe(Effect.map(Option.isSome))
 
-  const execute = (job: JobContext) => {
+  /** Runs the job; answers whether it ran (false: shutdown began before its workspace was started). */
+  const execute = (job: JobContext): Effect.Effect<boolean, ProvisionFailed> => {
     switch (job.transition) {
       case "start":
         return start(job)
       case "stop":
-        return Effect.andThen(
-          provisioner.stop(job.workspaceId),
-          Effect.flatMap(now, (at) => jobs.agentsOff(job.workspaceId, at))
+        return provisioner.stop(job.workspaceId).pipe(
+          Effect.andThen(Effect.flatMap(now, (at) => jobs.agentsOff(job.workspaceId, at))),
+          Effect.as(true)
         )
       case "delete":
-        return Effect.andThen(
-          provisioner.stop(job.workspaceId),
-          Effect.flatMap(now, (at) => jobs.workspaceDeleted(job.workspaceId, at))
+        return provisioner.stop(job.workspaceId).pipe(
+          Effect.andThen(Effect.flatMap(now, (at) => jobs.workspaceDeleted(job.workspaceId, at))),
+          Effect.as(true)
         )
     }
   }
@@ -101,15 +122,25 @@ export const make = Effect.gen(function*() {
             Effect.logWarning(`${job.transition} build failed: ${error.reason}`),
             jobs.complete(job.jobId, workerId, { error: error.reason })
           ),
-        onSuccess: () => jobs.complete(job.jobId, workerId, {})
+        onSuccess: (ran) =>
+          ran
+            ? jobs.complete(job.jobId, workerId, {})
+            : Effect.andThen(
+              Effect.logInfo("shutting down: the start build goes back to the queue"),
+              jobs.release(job.jobId, workerId)
+            )
       }),
       Effect.raceFirst(heartbeat(job)),
       Effect.annotateLogs({ job_id: job.jobId, workspace_id: job.workspaceId, task_id: job.taskId ?? "" })
     )
 
-  /** One round: run a job if there is one, else wait for a signal or the poll interval. */
+  /**
+   * One round: run a job if there is one, else wait for a signal or the poll interval. Once shutdown has
+   * begun, claim nothing more: wait to be interrupted.
+   */
   const round = Effect.gen(function*() {
-    const job = yield* jobs.acquire(workerId, staleSeconds)
+    if (yield* lifecycle.draining) return yield* Effect.never
+    const job = yield* jobs.acquire(claimant, staleSeconds)
     if (job !== undefined) return yield* run(job)
     yield* Effect.raceFirst(Queue.take(wakeup), Effect.sleep(config.poll))
   })
@@ -125,9 +156,35 @@ export const make = Effect.gen(function*() {
     Effect.forever
   )
 
+  /** Keeps the instance alive in the database; a failed beat (the database is away) is logged and retried. */
+  const instanceHeartbeat = jobs.instanceHeartbeat(instanceId).pipe(
+    Effect.sandbox,
+    Effect.tapError((cause) => Effect.logWarning("instance heartbeat failed", cause)),
+    Effect.ignore,
+    Effect.repeat(Schedule.spaced(heartbeatInterval(config.instanceStaleAfter)))
+  )
+
+  yield* jobs.registerInstance({
+    id: instanceId,
+    hostname: hostname(),
+    pid: process.pid,
+    staleSeconds: wholeSeconds(config.instanceStaleAfter)
+  })
+  // Added before the workers are forked, so it runs after they are interrupted: the jobs they leave are
+  // put back for other instances, and the instance is recorded as stopped.
+  yield* Effect.addFinalizer(() =>
+    jobs.stopInstance(instanceId).pipe(
+      Effect.tap((released) =>
+        released === 0 ? Effect.void : Effect.logInfo(`put ${released} unfinished job(s) back in the queue`)
+      ),
+      Effect.catchCause((cause) => Effect.logWarning("could not record this instance as stopped", cause))
+    )
+  )
+
   // Polling and heartbeats are infrastructure timing: they follow the wall clock even when the handlers
   // run on a test clock.
   const wallClock = Clock.Clock.defaultValue()
+  yield* Effect.forkScoped(Effect.provideService(instanceHeartbeat, Clock.Clock, wallClock))
   for (let i = 0; i < config.workers; i++) {
     yield* Effect.forkScoped(Effect.provideService(worker, Clock.Clock, wallClock))
   }
@@ -135,9 +192,13 @@ export const make = Effect.gen(function*() {
 })
 
 /** The job runner of this instance without its repository; provides the JobSignal the handlers use. */
-export const layerNoDeps: Layer.Layer<JobSignal, ConfigError, JobRepo | Provisioner> = Layer.effect(JobSignal, make)
+export const layerNoDeps: Layer.Layer<JobSignal, ConfigError, JobRepo | Provisioner | Lifecycle> = Layer.effect(
+  JobSignal,
+  make
+)
 
 /** The job runner of this instance; provides the JobSignal the handlers use. */
-export const layer: Layer.Layer<JobSignal, ConfigError, SqlClient.SqlClient | Provisioner> = layerNoDeps.pipe(
-  Layer.provide(JobRepo.layer)
-)
+export const layer: Layer.Layer<JobSignal, ConfigError, SqlClient.SqlClient | Provisioner | Lifecycle> = layerNoDeps
+  .pipe(
+    Layer.provide(JobRepo.layer)
+  )
