@@ -27,8 +27,9 @@ import { TaskRepo } from "./TaskRepo.ts"
 import { toTask } from "./TaskView.ts"
 
 // Encoded here, synchronously: for long lists (10,000 tasks) that is a third cheaper than the response
-// encoder's Effect-based pass over the same schema.
-const encodeList = Schema.encodeSync(TasksListResponse)
+// encoder's Effect-based pass over the same schema. Without its checks (the UUID patterns, integers), which
+// values read from uuid and integer columns always pass: a fifth less again, the same bytes.
+const encodeList = Schema.encodeSync(TasksListResponse, { disableChecks: true })
 
 /** The handlers of one tasks group; both groups register this same object. */
 const makeHandlers = Effect.gen(function*() {
