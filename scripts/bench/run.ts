@@ -141,6 +141,8 @@ const startTaskd = (env: Record<string, string>, cpuProf: boolean) =>
   startProcess(
     [
       ...(cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${Path.join(root, "scripts/bench/results/profiles")}`] : []),
+      // As `npm start` runs it (package.json): a smaller young generation, ~30 MB less RSS under uploads.
+      "--max-semi-space-size=8",
       "dist/src/main.js",
       "serve"
     ],
