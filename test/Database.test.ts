@@ -2,17 +2,20 @@
  * The schema migrations and the first-start bootstrap, each on a database of its own: applied once however
  * often and however concurrently they run.
  */
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, it as effectIt, layer } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as SqlClient from "effect/sql/SqlClient"
 import { createHash } from "node:crypto"
 import * as Database from "../src/Database/Database.ts"
+import * as Embedded from "../src/Database/Embedded.ts"
 import { loadMigrations, migrate } from "../src/Database/Migrations.ts"
 import { bootstrap } from "../src/Users/Bootstrap.ts"
 import * as Backends from "./support/Backends.ts"
@@ -158,3 +161,55 @@ for (const backend of Backends.all) {
       }))
   })
 }
+
+describe("embedded database connection", () => {
+  // PGlite cannot cancel a statement, so the client retires the connection of every statement interrupted
+  // while PGlite runs it, and opens a replacement while its CancelRequest's side connection is still open.
+  effectIt.live(
+    "a statement interrupted while PGlite runs it costs no request after it a 503",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { db, host, port } = yield* Embedded.serveEmbedded("memory://")
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`SELECT 1`
+          // PGlite busy for 300 ms: the next statement waits for it in the socket server's queue...
+          const busy = yield* Effect.forkChild(
+            Effect.promise(() => db.runExclusive(() => new Promise((resolve) => setTimeout(resolve, 300))))
+          )
+          yield* Effect.sleep(Duration.millis(10))
+          const statement = yield* Effect.forkChild(sql`SELECT 2`)
+          yield* Effect.sleep(Duration.millis(50))
+          // ...and is interrupted there, as when the HTTP client of the request goes away.
+          yield* Effect.forkChild(Fiber.interrupt(statement))
+          yield* Fiber.join(busy)
+          yield* Effect.sleep(Duration.millis(100))
+          const started = Date.now()
+          assert.deepStrictEqual(yield* sql<{ n: number }>`SELECT 3::int AS n`, [{ n: 3 }])
+          assert.isBelow(Date.now() - started, 2_000)
+        }).pipe(Effect.provide(Embedded.clientLayer(host, port)))
+      })),
+    { timeout: 30_000 }
+  )
+
+  effectIt.live(
+    "a connection the socket server drops is replaced for the next statement",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { host, port, server } = yield* Embedded.serveEmbedded("memory://")
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`SELECT 1`
+          // pglite-socket keeps its connections private: reach the client's socket from the server side.
+          const handlers = (server as unknown as { handlers: Set<{ socket: { destroy(): void } | null }> }).handlers
+          assert.isAbove(handlers.size, 0)
+          for (const handler of handlers) handler.socket?.destroy()
+          yield* Effect.sleep(Duration.millis(50))
+          // The statement that meets the dead connection may fail; the ones after it are served.
+          yield* Effect.exit(sql`SELECT 2`)
+          assert.deepStrictEqual(yield* sql<{ n: number }>`SELECT 3::int AS n`, [{ n: 3 }])
+        }).pipe(Effect.provide(Embedded.clientLayer(host, port)))
+      })),
+    { timeout: 30_000 }
+  )
+})

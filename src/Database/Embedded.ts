@@ -26,10 +26,16 @@ const isMemory = (dataDir: string) => dataDir.startsWith("memory://")
 const embeddedPoolSize = 1
 
 /**
- * The socket server admits one more connection than the client uses, so that a replacement connection
- * (after the old one died or was retired) is not refused while the server still counts the old one.
+ * The socket server admits far more connections than the client's one, because the client opens others
+ * beside it. A statement interrupted while PGlite runs it (an HTTP client that went away) makes the client
+ * send a CancelRequest on a side connection, which pglite-socket swallows without closing it: the client
+ * closes it itself after 5 s, and holds the interrupted statement's connection open until then. PGlite
+ * never confirms the cancel, so the client retires that connection and opens a replacement at once. With
+ * room for only one extra connection, the socket server closed every replacement as it arrived (logged as
+ * `PgConnection: Connection closed during startup`), and every request failed with a 503 for those 5 s,
+ * again after each cancel. The socket is on 127.0.0.1 and a free port; only this process connects to it.
  */
-const socketConnections = embeddedPoolSize + 1
+const socketConnections = 64
 
 const inUse = (dataDir: string, detail: string) =>
   new EmbeddedDatabaseError({
@@ -124,18 +130,21 @@ const openAndServe = (dataDir: string) =>
       })
   )
 
+/** The client of the socket server at `host`:`port` that `serveEmbedded` started. */
+export const clientLayer = (host: string, port: number) =>
+  PgClient.layer({
+    host,
+    port,
+    username: "postgres",
+    database: "postgres",
+    maxConnections: embeddedPoolSize,
+    // The one connection stays open (a pool of fixed size retires nothing for idleness): every
+    // connection the socket server sees shares PGlite's one session, so a connection reopened after an
+    // idle spell would leave its predecessor's prepared statements behind in it.
+    minConnections: embeddedPoolSize,
+    applicationName: "taskd"
+  })
+
 /** An SqlClient (and PgClient) backed by an embedded PGlite in `dataDir` (`memory://` keeps nothing). */
 export const layer = (dataDir: string) =>
-  Layer.unwrap(Effect.map(serveEmbedded(dataDir), ({ host, port }) =>
-    PgClient.layer({
-      host,
-      port,
-      username: "postgres",
-      database: "postgres",
-      maxConnections: embeddedPoolSize,
-      // The one connection stays open (a pool of fixed size retires nothing for idleness): every
-      // connection the socket server sees shares PGlite's one session, so a connection reopened after an
-      // idle spell would leave its predecessor's prepared statements behind in it.
-      minConnections: embeddedPoolSize,
-      applicationName: "taskd"
-    })))
+  Layer.unwrap(Effect.map(serveEmbedded(dataDir), ({ host, port }) => clientLayer(host, port)))
