@@ -22,8 +22,26 @@ export const pgCode = (error: SqlError): string | undefined => {
 /** 23505: a unique index refused the row. */
 export const isUniqueViolation = (error: SqlError): boolean => error.reason._tag === "UniqueViolation"
 
-/** Postgres is shutting down, restarting or refusing connections: the server is there, the database is not. */
-const unavailableCodes = new Set(["57P01", "57P02", "57P03", "53300"])
+/**
+ * Codes of a database that is down or unreachable: Postgres shutting down, restarting or out of
+ * connection slots (57P0x, 53300), connection exceptions (08xxx), and the socket failures behind them.
+ */
+const unavailableCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+  "08000",
+  "08001",
+  "08003",
+  "08004",
+  "08006"
+])
 
 /**
  * The database cannot be reached (refused, reset, timed out, shut down): an infrastructure failure that
@@ -33,7 +51,10 @@ export const isDatabaseUnavailable = (u: unknown): boolean => {
   if (!isSqlError(u)) return false
   if (u.reason._tag === "ConnectionError") return true
   const code = pgCode(u)
-  return code !== undefined && unavailableCodes.has(code)
+  if (code !== undefined && unavailableCodes.has(code)) return true
+  const cause = u.reason.cause
+  const message = `${u.reason.message ?? ""} ${Predicate.hasProperty(cause, "message") ? String(cause.message) : ""}`
+  return /Connection terminated|connection (closed|ended)/i.test(message)
 }
 
 /**

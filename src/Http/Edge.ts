@@ -17,50 +17,12 @@ import { HttpApiSchemaError } from "effect/http-api/HttpApiError"
 import * as HttpServerError from "effect/http/HttpServerError"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
-import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type { unhandled } from "effect/Types"
 import { CoderEdge, PayloadErrorMessage } from "../Api.ts"
+import { isDatabaseUnavailable, isUnstorableText } from "../Database/Errors.ts"
 import { BadRequest, InternalServerError, ServiceUnavailable } from "../Domain/CoderError.ts"
 import { formatIssues } from "../Domain/SchemaIssues.ts"
 import { bodyTooLargeDetail, refuseAndClose } from "./Responses.ts"
-
-/** Postgres and socket codes of a database that is down or unreachable (not of a bad query). */
-const unavailableCodes = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "57P01",
-  "57P02",
-  "57P03",
-  "08000",
-  "08001",
-  "08003",
-  "08004",
-  "08006"
-])
-
-/** The SQLSTATE or socket code behind a SqlError: `reason.cause.code` (@effect/sql-pg puts Postgres' fields there). */
-const codeOf = (error: SqlError): string => {
-  const cause = error.reason.cause as { readonly code?: unknown } | undefined
-  return typeof cause?.code === "string" ? cause.code : ""
-}
-
-/** Connection-level failures: the database is down or unreachable, not a bad query. */
-const isUnavailable = (defect: unknown): boolean => {
-  if (!isSqlError(defect)) return false
-  if (defect.reason._tag === "ConnectionError") return true
-  const message = `${defect.reason.message ?? ""} ${String((defect.reason.cause as { message?: unknown })?.message)}`
-  return unavailableCodes.has(codeOf(defect)) || /Connection terminated|connection (closed|ended)/i.test(message)
-}
-
-/**
- * Text Postgres cannot hold (22021: a NUL character in a text value, 22P05: untranslatable), which came
- * from the request: a client error, not a server one.
- */
-const isUnstorableText = (defect: unknown): boolean =>
-  isSqlError(defect) && (codeOf(defect) === "22021" || codeOf(defect) === "22P05")
 
 /** A body read under `HttpIncomingMessage.MaxBodySize` that went past it. */
 const isBodyTooLarge = (defect: unknown): boolean =>
@@ -85,7 +47,7 @@ export const defectToError = (
         detail: "NUL characters (\\u0000) are not allowed in text."
       })
     )
-    : isUnavailable(defect)
+    : isDatabaseUnavailable(defect)
     ? Effect.andThen(Effect.logWarning("database unavailable", Cause.die(defect)), Effect.fail(databaseUnavailable))
     : Effect.andThen(Effect.logError("request failed", Cause.die(defect)), Effect.fail(internalServerError))
 
