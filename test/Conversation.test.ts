@@ -191,26 +191,20 @@ for (const backend of Backends.all) {
         const send = (owner: TestUser, taskId: string) =>
           request("POST", path(owner, taskId, "/send"), { token: owner.token, body: JSON.stringify({ input: "hi" }) })
 
-        const paused = yield* activeTask(fake.url)
-        yield* addBuild(paused.owner, paused.task, { transition: "stop", jobStatus: "succeeded" })
-        const pausedResponse = yield* send(paused.owner, paused.task.taskId)
-        assert.strictEqual(pausedResponse.status, 409)
-        assert.include(pausedResponse.json.message, "paused")
-        assert.include(pausedResponse.json.detail, "Resume")
-
-        const initializing = yield* activeTask(fake.url)
-        yield* addBuild(initializing.owner, initializing.task, { transition: "start", jobStatus: "running" })
-        const initializingResponse = yield* send(initializing.owner, initializing.task.taskId)
-        assert.strictEqual(initializingResponse.status, 409)
-        assert.include(initializingResponse.json.message, "initializing")
-        assert.include(initializingResponse.json.detail, "resuming")
-
-        const pending = yield* activeTask(fake.url)
-        yield* addBuild(pending.owner, pending.task, { transition: "start", jobStatus: "pending" })
-        const pendingResponse = yield* send(pending.owner, pending.task.taskId)
-        assert.strictEqual(pendingResponse.status, 409)
-        assert.include(pendingResponse.json.message, "pending")
-        assert.include(pendingResponse.json.detail, "resuming")
+        // Each state from the build that puts the task in it; the 409 names the state and what to do.
+        const states = [
+          { state: "paused", build: { transition: "stop", jobStatus: "succeeded" }, hint: "Resume" },
+          { state: "initializing", build: { transition: "start", jobStatus: "running" }, hint: "resuming" },
+          { state: "pending", build: { transition: "start", jobStatus: "pending" }, hint: "resuming" }
+        ] as const
+        for (const { build, hint, state } of states) {
+          const { owner, task } = yield* activeTask(fake.url)
+          yield* addBuild(owner, task, build)
+          const response = yield* send(owner, task.taskId)
+          assert.strictEqual(response.status, 409, state)
+          assert.include(response.json.message, state)
+          assert.include(response.json.detail, hint)
+        }
 
         const failing = yield* activeTask(fake.url, { appHealth: "unhealthy" })
         const errorResponse = yield* send(failing.owner, failing.task.taskId)
