@@ -6,8 +6,8 @@ import * as Effect from "effect/Effect"
 import { AgentApiClient, type AgentApiError } from "../AgentApi/AgentApiClient.ts"
 import { BadGateway, BadRequest, Conflict, InternalServerError } from "../Domain/CoderError.ts"
 import type { TaskLogsResponse } from "../Domain/Task.ts"
+import type { TaskRow } from "../Domain/Task.ts"
 import { toLogEntries } from "../Snapshots/SnapshotLogs.ts"
-import type { TaskRow } from "./TaskRepo.ts"
 
 /** The task app's URL once the task may be talked to. */
 const taskAppUrl = (task: TaskRow) =>

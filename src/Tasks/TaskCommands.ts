@@ -12,6 +12,7 @@ import type { UserActor } from "../Domain/Actor.ts"
 import { BadRequest, Conflict, InternalServerError, resourceNotFound } from "../Domain/CoderError.ts"
 import { nameInvalidReason } from "../Domain/Name.ts"
 import type { BuildReason, CreateTaskRequest, WorkspaceBuild } from "../Domain/Task.ts"
+import type { TaskRow } from "../Domain/Task.ts"
 import type { User } from "../Domain/User.ts"
 import { JobSignal } from "../Provisioner/JobRunner.ts"
 import { TemplateRepo } from "../Templates/TemplateRepo.ts"
@@ -19,7 +20,7 @@ import { UserRepo } from "../Users/UserRepo.ts"
 import { BuildRepo } from "../Workspaces/BuildRepo.ts"
 import { generateTaskName } from "./TaskName.ts"
 import { visibilityOf } from "./TaskParam.ts"
-import { TaskRepo, type TaskRow } from "./TaskRepo.ts"
+import { TaskRepo } from "./TaskRepo.ts"
 
 const buildInProgress = () =>
   Effect.fail(

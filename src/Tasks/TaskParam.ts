@@ -14,10 +14,11 @@ import { TaskParam } from "../Api.ts"
 import { CurrentUser, type UserActor } from "../Domain/Actor.ts"
 import { BadRequest, type NotFound, resourceNotFound } from "../Domain/CoderError.ts"
 import { CurrentTask } from "../Domain/Task.ts"
+import type { TaskRow } from "../Domain/Task.ts"
 import { parseUuid } from "../Domain/Uuid.ts"
 import { resolveUserParam } from "../Users/UserParam.ts"
 import { UserRepo } from "../Users/UserRepo.ts"
-import { TaskRepo, type TaskRow, type Visibility } from "./TaskRepo.ts"
+import { TaskRepo, type Visibility } from "./TaskRepo.ts"
 
 export const visibilityOf = (actor: UserActor): Visibility => ({ userId: actor.id, seesAll: actor.role === "owner" })
 

@@ -19,9 +19,6 @@ import { TaskRow, type TaskStatus } from "../Domain/Task.ts"
 export class TaskNameTaken extends Data.TaggedError("TaskNameTaken")<{ readonly name: string }> {}
 export class WorkspaceNameTaken extends Data.TaggedError("WorkspaceNameTaken")<{ readonly name: string }> {}
 
-// The row schema lives in Domain (the task middleware declared in Api.ts provides a row); re-exported here.
-export { TaskRow }
-
 /** Who may see which tasks: owners see all, members their own. */
 export interface Visibility {
   readonly userId: string

@@ -2,9 +2,9 @@
  * From a task row to the Task JSON of spec §4.1, including `current_state` (spec §5.2).
  */
 import type { AgentLifecycle, AppHealth, Task, TaskStateEntry, WorkspaceStatus } from "../Domain/Task.ts"
+import type { TaskRow } from "../Domain/Task.ts"
 import { zeroTime } from "../Domain/Time.ts"
 import { workspaceStatus } from "../Workspaces/WorkspaceStatus.ts"
-import type { TaskRow } from "./TaskRepo.ts"
 
 /**
  * Go's zero `time.Time` (0001-01-01T00:00:00Z): the `updated_at` of a task built from an empty workspace

@@ -36,9 +36,6 @@ const toUser = (row: UserRow): User => ({
   created_at: row.created_at
 })
 
-// The schema lives in Domain (the organization middleware declared in Api.ts provides one); re-exported here.
-export { Organization }
-
 export interface NewUser {
   readonly id: string
   readonly username: string

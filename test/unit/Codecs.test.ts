@@ -30,9 +30,9 @@ import {
   TasksListResponse,
   zeroUuid
 } from "../../src/Domain/Task.ts"
+import type { TaskRow } from "../../src/Domain/Task.ts"
 import { canonicalRfc3339, formatTime, Rfc3339String, Timestamp, zeroTime } from "../../src/Domain/Time.ts"
 import { parseUuid } from "../../src/Domain/Uuid.ts"
-import type { TaskRow } from "../../src/Tasks/TaskRepo.ts"
 import { toTask } from "../../src/Tasks/TaskView.ts"
 import { activeRow, ids } from "./Stubs.ts"
 

@@ -10,8 +10,8 @@ import type { Connection } from "effect/sql/SqlConnection"
 import * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import type { UserActor } from "../../src/Domain/Actor.ts"
+import type { TaskRow } from "../../src/Domain/Task.ts"
 import type { User } from "../../src/Domain/User.ts"
-import type { TaskRow } from "../../src/Tasks/TaskRepo.ts"
 
 /** What the stubs were asked to do, in order: `"TaskRepo.softDelete(id)"`, `"sql:BEGIN"`, ... */
 export class Journal {

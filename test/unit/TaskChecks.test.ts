@@ -14,9 +14,10 @@ import {
 } from "../../src/AgentApi/AgentApiClient.ts"
 import type { UserActor } from "../../src/Domain/Actor.ts"
 import type { MessagesResponse } from "../../src/Domain/AgentApi.ts"
+import type { TaskRow } from "../../src/Domain/Task.ts"
 import { liveLogs, sendInput } from "../../src/Tasks/Conversation.ts"
 import { resolveTask } from "../../src/Tasks/TaskParam.ts"
-import { TaskRepo, type TaskRow } from "../../src/Tasks/TaskRepo.ts"
+import { TaskRepo } from "../../src/Tasks/TaskRepo.ts"
 import { UserRepo } from "../../src/Users/UserRepo.ts"
 import { activeRow, admin, alice, ids, Journal, member, unused } from "./Stubs.ts"
 
