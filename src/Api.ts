@@ -39,8 +39,16 @@ import {
   InternalServerErrorResponse,
   NotFoundResponse,
   ServiceUnavailableResponse,
+  TooManyRequestsResponse,
   UnauthorizedResponse
 } from "./Domain/CoderError.ts"
+import {
+  defaultMessagesLimit,
+  maxMessagesLimit,
+  MessagesPage,
+  TaskStreamEvent,
+  TasksStreamEvent
+} from "./Domain/Conversation.ts"
 import { AgentApiFormat, maxSnapshotBytes } from "./Domain/Snapshot.ts"
 import {
   CreateTaskRequest,
@@ -350,6 +358,73 @@ export class AgentSnapshotsGroup extends HttpApiGroup.make("agentSnapshots")
       .annotate(
         OpenApi.Description,
         "Stores the last messages of the task's agentapi conversation (at most 64 KiB), replacing any earlier " +
+/** `Last-Event-ID`: the `id:` of the last event a reconnecting client received. */
+const resumeHeaders = {
+  "last-event-id": Schema.optional(Schema.String).annotate({
+    description: "The `id:` of the last event received: the stream then gives what came after it, instead of " +
+      "the current state."
+  })
+}
+
+/**
+ * taskd's own endpoints around a task's conversation (issue 12), not Coder's: the whole recorded history,
+ * and the event streams. Same authentication, `{user}/{task}` resolution and 404s as `GET` of the task.
+ */
+export class ConversationsGroup extends HttpApiGroup.make("conversations")
+  .add(
+    HttpApiEndpoint.get("messages", "/tasks/:user/:task/messages", {
+      params: taskPath,
+      query: {
+        after_id: Schema.optional(FirstQueryParam).annotate({
+          description: "Only messages with a higher id (default 0: from the first)."
+        }),
+        limit: Schema.optional(FirstQueryParam).annotate({
+          description: `How many messages at most, 1 to ${maxMessagesLimit} (default ${defaultMessagesLimit}).`
+        })
+      },
+      success: MessagesPage
+    })
+      .middleware(TaskParam)
+      .annotate(
+        OpenApi.Description,
+        "The task's whole conversation as taskd recorded it, oldest first, whatever the task's status. A message's " +
+          "`id` is its position in the task's history (1, 2, 3...), stable across pauses, resumes and agent " +
+          "restarts; `next_after_id` is there when more follow."
+      ),
+    HttpApiEndpoint.get("taskEvents", "/tasks/:user/:task/events", {
+      params: taskPath,
+      headers: resumeHeaders,
+      success: HttpApiSchema.StreamSse({ events: TaskStreamEvent }),
+      error: TooManyRequestsResponse
+    })
+      .middleware(TaskParam)
+      .annotate(
+        OpenApi.Description,
+        "Server-sent events: the current state (one `task` event, then a `message` event per message), then " +
+          "live changes: `task` when its status or current_state changes, `message` when a message appears or " +
+          "its text changes (same id), `agent` when the agent's status changes. With `Last-Event-ID`, every " +
+          "change after that event instead of the current state. A slow reader gets `overflow` and is " +
+          "disconnected; it resumes with `Last-Event-ID`."
+      ),
+    HttpApiEndpoint.get("tasksEvents", "/tasks/events", {
+      query: {
+        q: Schema.optional(FirstQueryParam).annotate({ description: "A search query, as for the list of tasks." })
+      },
+      headers: resumeHeaders,
+      success: HttpApiSchema.StreamSse({ events: TasksStreamEvent }),
+      error: TooManyRequestsResponse
+    }).annotate(
+      OpenApi.Description,
+      "Server-sent events for every task the caller may see that matches `q`: `task` when one is created or its " +
+        "status or current_state changes, `task_deleted` when one is deleted."
+    )
+  )
+  .middleware(UserAuthentication)
+  .middleware(CoderEdge)
+  .prefix("/api/v2")
+  .annotate(OpenApi.Title, "Conversations")
+{}
+
           "snapshot. Called by the workspace's shutdown script with the agent token."
       )
       .annotate(MaxBodyBytes, maxSnapshotBytes)
@@ -404,7 +479,16 @@ export class HealthGroup extends HttpApiGroup.make("health")
 {}
 
 export class Api extends HttpApi.make("taskd")
-  .add(HealthGroup, UsersGroup, TemplatesGroup, TasksGroup, ExperimentalTasksGroup, AgentGroup, AgentSnapshotsGroup)
+  .add(
+    HealthGroup,
+    UsersGroup,
+    TemplatesGroup,
+    TasksGroup,
+    ExperimentalTasksGroup,
+    ConversationsGroup,
+    AgentGroup,
+    AgentSnapshotsGroup
+  )
   .annotate(OpenApi.Title, "taskd")
   // Every problem of a body, each with the value it got: Coder's `detail` has always said "actual 5".
   .annotate(HttpApi.PayloadParseOptions, { errors: "all", reportInput: true })

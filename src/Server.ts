@@ -37,6 +37,7 @@ import { Api } from "./Api.ts"
 import * as AuthMiddleware from "./Auth/Middleware.ts"
 import * as TokenAuth from "./Auth/TokenAuth.ts"
 import * as Database from "./Database/Database.ts"
+import { ConversationsHandlers } from "./Conversations/Http.ts"
 import { HealthHandlers } from "./Health/Http.ts"
 import { Lifecycle } from "./Health/Lifecycle.ts"
 import { CoderJsonBodyLive } from "./Http/Body.ts"
@@ -83,6 +84,7 @@ export const Handlers = Layer.mergeAll(
   TemplatesHandlers,
   TasksHandlers,
   AgentHandlers,
+  ConversationsHandlers,
   AgentSnapshotsHandlers
 ).pipe(Layer.provide(Middleware))
 

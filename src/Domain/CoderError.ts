@@ -29,6 +29,10 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
 export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", fields, { httpApiStatus: 403 }) {}
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", fields, { httpApiStatus: 404 }) {}
 export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", fields, { httpApiStatus: 409 }) {}
+/** Too many of something at once (taskd: open event streams per user, TASKD_MAX_STREAMS_PER_USER). */
+export class TooManyRequests
+  extends Schema.TaggedError<TooManyRequests>()("TooManyRequests", fields, { httpApiStatus: 429 })
+{}
 export class InternalServerError
   extends Schema.TaggedError<InternalServerError>()("InternalServerError", fields, { httpApiStatus: 500 })
 {}
@@ -44,6 +48,7 @@ export type CoderError =
   | Forbidden
   | NotFound
   | Conflict
+  | TooManyRequests
   | InternalServerError
   | BadGateway
   | ServiceUnavailable
@@ -75,6 +80,7 @@ export const UnauthorizedResponse = onTheWire(Unauthorized, 401)
 export const ForbiddenResponse = onTheWire(Forbidden, 403)
 export const NotFoundResponse = onTheWire(NotFound, 404)
 export const ConflictResponse = onTheWire(Conflict, 409)
+export const TooManyRequestsResponse = onTheWire(TooManyRequests, 429)
 export const InternalServerErrorResponse = onTheWire(InternalServerError, 500)
 export const BadGatewayResponse = onTheWire(BadGateway, 502)
 export const ServiceUnavailableResponse = onTheWire(ServiceUnavailable, 503)
