@@ -3,6 +3,11 @@
  * with a short reply, and a workspace agent that reports to taskd (manifest, lifecycle, app health, app
  * status) and uploads its conversation snapshot when it is stopped (SIGTERM).
  *
+ * Its `GET /events` is agentapi's event stream: on connect every message, then the status, then each change.
+ * A reply grows in three `message_update`s of the same id over DEMO_AGENT_REPLY_MS, between
+ * `status_change` running and stable. `GET /messages` lists a reply once it is complete, so that a reader of
+ * the logs sees each answer whole, as before.
+ *
  * The local process provisioner runs it as a template's `agent_command`:
  *   node scripts/demo-agent.ts
  * with CODER_AGENT_URL, CODER_AGENT_TOKEN, CODER_TASK_ID, CODER_TASK_PROMPT and AGENTAPI_PORT set.
@@ -34,6 +39,10 @@ const replyDelayMs = Number(process.env["DEMO_AGENT_REPLY_MS"] ?? "200")
 
 const messages: Array<Message> = []
 let status: "stable" | "running" = "stable"
+/** The reply being written: on the event stream already, in `messages` once complete. */
+let replying: Message | undefined
+/** Open `GET /events` responses. */
+const streams = new Set<ServerResponse>()
 
 const run = <A, E>(effect: Effect.Effect<A, E, never>) => Effect.runPromise(effect)
 const withClient = <A, E>(f: (client: Client) => Effect.Effect<A, E>) =>
@@ -46,18 +55,61 @@ const report = (state: "working" | "idle" | "complete" | "failure", message: str
     (error) => console.error("demo-agent: app status report failed:", String(error))
   )
 
-const record = (role: "user" | "agent", content: string) =>
-  messages.push({ id: messages.length, role, content, time: formatTime(new Date()) })
+/** One server-sent event as agentapi writes it: a name and one line of JSON. */
+const sseEvent = (name: string, data: unknown) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`
+const messageEvent = (message: Message) =>
+  sseEvent("message_update", { id: message.id, role: message.role, message: message.content, time: message.time })
+const statusEvent = () => sseEvent("status_change", { status, agent_type: "demo" })
+const broadcast = (event: string) => {
+  for (const res of streams) res.write(event)
+}
 
-/** The agent "works" on a message for a moment, then answers it. */
+const record = (role: "user" | "agent", content: string) => {
+  const message = { id: messages.length, role, content, time: formatTime(new Date()) }
+  messages.push(message)
+  broadcast(messageEvent(message))
+}
+
+const setStatus = (next: typeof status) => {
+  if (next === status) return
+  status = next
+  broadcast(statusEvent())
+}
+
+/** The reply so far, as a running agent's last message: same id, new text, new time. */
+const writeReply = (content: string) => {
+  replying = { id: messages.length, role: "agent", content, time: formatTime(new Date()) }
+  broadcast(messageEvent(replying))
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The agent "works" on a message for a moment, its answer growing, then answers it. */
 const work = async (content: string) => {
   record("user", content)
-  status = "running"
+  setStatus("running")
   await report("working", `Working on: ${content.slice(0, 60)}`)
-  await new Promise((resolve) => setTimeout(resolve, replyDelayMs))
-  record("agent", `Done: ${content}`)
-  status = "stable"
+  const answer = `Done: ${content}`
+  // Two partial texts, then the whole answer at DEMO_AGENT_REPLY_MS, as before.
+  for (const part of [1, 2]) {
+    await sleep(replyDelayMs / 3)
+    writeReply(answer.slice(0, Math.ceil((answer.length * part) / 3)))
+  }
+  await sleep(replyDelayMs / 3)
+  replying = undefined
+  record("agent", answer)
+  setStatus("stable")
   await report("idle", "Waiting for input")
+}
+
+/** `GET /events`: the state (messages, the reply so far, the status), then each change. */
+const openEvents = (res: ServerResponse) => {
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })
+  let replay = messages.map(messageEvent).join("")
+  if (replying !== undefined) replay += messageEvent(replying)
+  res.write(replay + statusEvent())
+  streams.add(res)
+  res.on("close", () => streams.delete(res))
 }
 
 const json = (res: ServerResponse, code: number, body: unknown) => {
@@ -78,6 +130,7 @@ const agentApi = createServer(async (req, res) => {
   const path = new URL(req.url ?? "/", "http://agentapi").pathname
   if (req.method === "GET" && path === "/status") return json(res, 200, { status, agent_type: "demo" })
   if (req.method === "GET" && path === "/messages") return json(res, 200, { messages })
+  if (req.method === "GET" && path === "/events") return openEvents(res)
   if (req.method === "POST" && path === "/message") {
     const body = JSON.parse(await readBody(req)) as { content?: string; type?: string }
     if (typeof body.content !== "string" || body.type !== "user") return json(res, 400, { error: "bad message" })
@@ -114,6 +167,7 @@ const stop = async () => {
     )
   )
   console.log(`demo-agent: snapshot ${outcome._tag}`)
+  for (const res of streams) res.end()
   agentApi.close()
   process.exit(0)
 }

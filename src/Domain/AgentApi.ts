@@ -7,6 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import { nullableWithDefault, optionalNullableKey } from "./Fields.ts"
@@ -125,3 +126,158 @@ export const PostMessageResponse = Schema.Struct({
   ok: nullableWithDefault(Schema.Boolean, () => false)
 }).annotate({ identifier: "AgentApiPostMessageResponse" })
 export type PostMessageResponse = typeof PostMessageResponse.Type
+
+/*
+ * `GET /events` (coder/agentapi lib/httpapi/events.go, written by huma's sse package): server-sent events,
+ * each `event: <name>` and one `data: <JSON>` line, with no `id:` lines. On every connect agentapi replays
+ * all messages, then the status, then its recent errors (up to 100); after that each change as it happens.
+ * A running agent's last message is sent again, with the same id, each time its text changes.
+ *
+ * Each codec below decodes an event's data (the JSON, parsed exactly) to a tagged value, as Go would decode
+ * it: missing or null fields are zero, strings are made well-formed, times are checked and written Go's way.
+ * Encoding gives the data back without its tag.
+ */
+
+/** A `time.Time` as Go decodes it (missing or null is the zero time), or the issue Go would report. */
+const goTime = (
+  time: string | null | undefined,
+  input: unknown,
+  options: SchemaAST.ParseOptions
+): Effect.Effect<string, SchemaIssue.Issue> => {
+  const canonical = time === undefined || time === null ? zeroTime : canonicalRfc3339(time)
+  return canonical === undefined
+    ? Effect.fail(
+      new SchemaIssue.InvalidValue(
+        { message: `time: parsing time ${JSON.stringify(time)} as RFC 3339` },
+        input,
+        options
+      )
+    )
+    : Effect.succeed(canonical)
+}
+
+const goString = (value: string | null | undefined): string => (value ?? "").toWellFormed()
+
+const optionalNullable = <S extends Schema.Top>(schema: S) => Schema.optional(Schema.NullOr(schema))
+
+/** `message_update` as taskd keeps it: a message, new or with new text (`MessageUpdateBody` in agentapi). */
+export const StoredMessageUpdate = Schema.TaggedStruct("MessageUpdate", {
+  id: MessageId,
+  role: Schema.String,
+  message: Schema.String,
+  time: Schema.String
+}).annotate({ identifier: "AgentApiMessageUpdate" })
+export type MessageUpdate = typeof StoredMessageUpdate.Type
+
+const IncomingMessageUpdate = Schema.Struct({
+  id: optionalNullable(MessageId),
+  role: optionalNullable(Schema.String),
+  message: optionalNullable(Schema.String),
+  time: optionalNullable(Schema.String)
+})
+
+/** `message_update` data `{id, role, message, time}`. The role is any string, as in `Message`. */
+export const MessageUpdate = IncomingMessageUpdate.pipe(
+  Schema.decodeTo(
+    Schema.toType(StoredMessageUpdate),
+    SchemaTransformation.transformEffect({
+      decode: (body: typeof IncomingMessageUpdate.Type, options) =>
+        Effect.map(goTime(body.time, body, options), (time) => ({
+          _tag: "MessageUpdate" as const,
+          id: body.id ?? 0,
+          role: goString(body.role),
+          message: goString(body.message),
+          time
+        })),
+      encode: ({ _tag, ...body }: MessageUpdate) => Effect.succeed(body)
+    })
+  )
+)
+
+/**
+ * The agent's status. agentapi has exactly these two (`AgentStatus`; `convertStatus` panics on anything
+ * else), so any other value is refused rather than passed on to taskd's own wire.
+ */
+export const AgentStatus = Schema.Literals(["running", "stable"])
+export type AgentStatus = typeof AgentStatus.Type
+
+/** `status_change` as taskd keeps it (`StatusChangeBody` in agentapi). */
+export const StoredStatusChange = Schema.TaggedStruct("StatusChange", {
+  status: AgentStatus,
+  agent_type: Schema.String
+}).annotate({ identifier: "AgentApiStatusChange" })
+export type StatusChange = typeof StoredStatusChange.Type
+
+const IncomingStatusChange = Schema.Struct({
+  status: AgentStatus,
+  agent_type: optionalNullable(Schema.String)
+})
+
+/** `status_change` data `{status, agent_type}`: the status is required, a missing agent type is "". */
+export const StatusChange = IncomingStatusChange.pipe(
+  Schema.decodeTo(
+    Schema.toType(StoredStatusChange),
+    SchemaTransformation.transform<StatusChange, typeof IncomingStatusChange.Type>({
+      decode: (body) => ({
+        _tag: "StatusChange" as const,
+        status: body.status,
+        agent_type: goString(body.agent_type)
+      }),
+      encode: ({ _tag, ...body }: StatusChange) => body
+    })
+  )
+)
+
+/** `agent_error` as taskd keeps it (`ErrorBody` in agentapi 0.12+; `level` is "warning" or "error"). */
+export const StoredAgentErrorEvent = Schema.TaggedStruct("AgentError", {
+  message: Schema.String,
+  level: Schema.String,
+  time: Schema.String
+}).annotate({ identifier: "AgentApiError" })
+export type AgentErrorEvent = typeof StoredAgentErrorEvent.Type
+
+const IncomingAgentError = Schema.Struct({
+  message: optionalNullable(Schema.String),
+  level: optionalNullable(Schema.String),
+  time: optionalNullable(Schema.String)
+})
+
+/** `agent_error` data `{message, level, time}`. */
+export const AgentErrorEvent = IncomingAgentError.pipe(
+  Schema.decodeTo(
+    Schema.toType(StoredAgentErrorEvent),
+    SchemaTransformation.transformEffect({
+      decode: (body: typeof IncomingAgentError.Type, options) =>
+        Effect.map(goTime(body.time, body, options), (time) => ({
+          _tag: "AgentError" as const,
+          message: goString(body.message),
+          level: goString(body.level),
+          time
+        })),
+      encode: ({ _tag, ...body }: AgentErrorEvent) => Effect.succeed(body)
+    })
+  )
+)
+
+/**
+ * An event taskd could not use: data that is not JSON or not the event's shape, an unknown event name, or
+ * data over the client's size limit. `event` is the SSE event name ("" when it is not known: an oversize
+ * event is dropped before its name is kept); `detail` is one line.
+ */
+export const MalformedEvent = Schema.TaggedStruct("Malformed", {
+  event: Schema.String,
+  detail: Schema.String
+}).annotate({ identifier: "AgentApiMalformedEvent" })
+export type MalformedEvent = typeof MalformedEvent.Type
+
+/** One event of agentapi's `/events` as taskd reads it. */
+export const AgentEvent = Schema.Union([StoredMessageUpdate, StoredStatusChange, StoredAgentErrorEvent, MalformedEvent])
+export type AgentEvent = typeof AgentEvent.Type
+
+/** The codec of each event's data, by SSE event name. */
+export const agentEventData = {
+  message_update: MessageUpdate,
+  status_change: StatusChange,
+  agent_error: AgentErrorEvent
+} as const
+export type AgentEventName = keyof typeof agentEventData

@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import {
   AgentApiClient,
   AgentApiInvalidUrl,
@@ -41,7 +42,8 @@ const agentApi = (journal: Journal, script: AgentApiScript = {}) =>
       status: (url) => journal.record(`status(${url})`, script.status ?? Effect.succeed({ status: "stable" })),
       messages: (url) => journal.record(`messages(${url})`, script.messages ?? Effect.succeed({ messages: [] })),
       sendMessage: (url, content) =>
-        journal.record(`sendMessage(${url}, ${content})`, script.sendMessage ?? Effect.succeed({ ok: true }))
+        journal.record(`sendMessage(${url}, ${content})`, script.sendMessage ?? Effect.succeed({ ok: true })),
+      events: () => Stream.die("events is not used by these checks")
     })
   )
 
