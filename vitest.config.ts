@@ -8,6 +8,7 @@ import { defineConfig } from "vitest/config"
 const slow = [
   "test/Faults.test.ts",
   "test/Cli.test.ts",
+  "test/TasksCli.test.ts",
   "test/SnapshotImportCli.test.ts",
   "test/MultiInstance.test.ts",
   "test/LocalProcess.test.ts"

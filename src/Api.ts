@@ -66,7 +66,13 @@ import {
   Template,
   TemplateVersion
 } from "./Domain/Template.ts"
-import { CreateUserRequest, type CurrentOrganization, GenerateApiKeyResponse, User } from "./Domain/User.ts"
+import {
+  CreateUserRequest,
+  type CurrentOrganization,
+  GenerateApiKeyResponse,
+  GetUsersResponse,
+  User
+} from "./Domain/User.ts"
 
 // -----------------------------------------------------------------------------------------------------------
 // Endpoint annotations read by the edge middlewares
@@ -156,7 +162,7 @@ export class SnapshotUploadGuard extends HttpApiMiddleware.Service<
 
 /**
  * Owner-only endpoints: the standard 403 for a member, before the body is read (the owner check of
- * users.create, templates.create and templates.createVersion). Implemented in src/Users/.
+ * users.create, users.list, templates.create and templates.createVersion). Implemented in src/Users/.
  */
 export class RequireOwner extends HttpApiMiddleware.Service<RequireOwner, { requires: CurrentUser }>()(
   "taskd/RequireOwner",
@@ -244,6 +250,9 @@ export class UsersGroup extends HttpApiGroup.make("users")
 export class TemplatesGroup extends HttpApiGroup.make("templates")
   .add(
     HttpApiEndpoint.post("create", "/organizations/:organization/templates", {
+    HttpApiEndpoint.get("list", "/users", { success: GetUsersResponse, error: ForbiddenResponse })
+      .annotate(OpenApi.Description, "Every user, by username (owners only: it shows their email addresses).")
+      .middleware(RequireOwner),
       params: {
         organization: Schema.String.annotate({ description: "An organization: its ID (UUID) or its name (`default`)." })
       },
@@ -271,6 +280,12 @@ export class TemplatesGroup extends HttpApiGroup.make("templates")
   .annotate(OpenApi.Title, "Templates")
 {}
 
+    HttpApiEndpoint.get("list", "/templates", { success: Schema.Array(Template) })
+      .annotate(
+        OpenApi.Description,
+        "The templates of the caller's organizations (an owner's: all), by name; the active version is the " +
+          "`template_version_id` a new task takes."
+      ),
 /**
  * The Tasks endpoints (spec §3). Coder serves them under /api/v2 and, for a transition period, under
  * /api/experimental as well; its SDKs use both, so taskd declares the same endpoints under each prefix.

@@ -167,6 +167,19 @@ for (const backend of Backends.all) {
               400
             )
 
+            // The listings: users for owners only, templates for everyone signed in.
+            assert.strictEqual((yield* call("GET", "/api/v2/users", "/api/v2/users", { token: admin })).status, 200)
+            assert.strictEqual(
+              (yield* call("GET", "/api/v2/users", "/api/v2/users", { token: member.token })).status,
+              403
+            )
+            const listedTemplates = yield* call("GET", "/api/v2/templates", "/api/v2/templates", {
+              token: member.token
+            })
+            assert.strictEqual(listedTemplates.status, 200)
+            assert.isAtLeast(listedTemplates.json.length, 1)
+            assert.strictEqual((yield* call("GET", "/api/v2/templates", "/api/v2/templates")).status, 401)
+
             // Tasks, under both prefixes, through a whole lifecycle.
             for (const prefix of ["/api/v2", "/api/experimental"]) {
               const t = (suffix: string) => `${prefix}/tasks${suffix}`

@@ -1,51 +1,14 @@
 /**
- * Admin commands: they talk to a running taskd through the client derived from the HttpApi.
+ * Admin commands: they talk to a running taskd through the client derived from the HttpApi (the
+ * connection flags and the output are src/Cli/Connection.ts's). `users list` and `templates list` are
+ * src/Cli/Tasks.ts's, beside the tasks commands that use them.
  */
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import * as Config from "effect/Config"
-import * as Console from "effect/Console"
-import * as Effect from "effect/Effect"
-import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
-import { type Client, makeClient } from "../Client.ts"
-import { describeError, setExitCode } from "./Output.ts"
-
-const connection = {
-  url: Flag.String("url").pipe(
-    Flag.withDescription("taskd's base URL (TASKD_URL)."),
-    Flag.withFallbackConfig(Config.String("TASKD_URL")),
-    Flag.withDefault("http://127.0.0.1:8080")
-  ),
-  token: Flag.Redacted("token").pipe(
-    Flag.withDescription("A session token (TASKD_TOKEN)."),
-    Flag.withFallbackConfig(Config.Redacted("TASKD_TOKEN"))
-  ),
-  json: Flag.Boolean("json").pipe(Flag.withDescription("Print the response as JSON."), Flag.withDefault(false))
-}
-
-interface Connection {
-  readonly url: string
-  readonly token: Redacted.Redacted<string>
-  readonly json: boolean
-}
-
-/** Runs `f` with a client, and turns a Coder error into one readable line and exit code 1. */
-const withClient = <A, E>(
-  options: Connection,
-  f: (client: Client) => Effect.Effect<A, E>,
-  show: (value: A) => string
-) =>
-  Effect.gen(function*() {
-    const client = yield* makeClient({ baseUrl: options.url, token: options.token })
-    const value = yield* f(client)
-    yield* Console.log(options.json ? JSON.stringify(value, null, 2) : show(value))
-  }).pipe(
-    Effect.provide(FetchHttpClient.layer),
-    Effect.catch((error) => Effect.andThen(Console.error(`error: ${describeError(error)}`), setExitCode(1)))
-  )
+import { connection, withClient } from "./Connection.ts"
+import { templatesList, usersList } from "./Tasks.ts"
 
 /** `{ key: value }` when the option is set, `{}` when not (the payloads' optional fields are absent, not undefined). */
 const field = <K extends string, A>(key: K, option: Option.Option<A>): { readonly [P in K]?: A } =>
@@ -117,7 +80,7 @@ const templatesCreate = Command.make("create", {
 
 export const users = Command.make("users").pipe(
   Command.withDescription("Manage users."),
-  Command.withSubcommands([usersCreate])
+  Command.withSubcommands([usersCreate, usersList])
 )
 export const tokens = Command.make("tokens").pipe(
   Command.withDescription("Manage API keys."),
@@ -125,5 +88,5 @@ export const tokens = Command.make("tokens").pipe(
 )
 export const templates = Command.make("templates").pipe(
   Command.withDescription("Manage templates."),
-  Command.withSubcommands([templatesCreate])
+  Command.withSubcommands([templatesCreate, templatesList])
 )

@@ -3,6 +3,7 @@
  * teardown that keeps that code when the program ends.
  */
 import * as Cause from "effect/Cause"
+import * as CliError from "effect/cli/CliError"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Runtime from "effect/Runtime"
@@ -29,6 +30,13 @@ export const setExitCode = (code: number) =>
   Effect.sync(() => {
     process.exitCode = code
   })
+
+/**
+ * A command line that does not parse (an unknown flag, a missing argument, no subcommand) exits 2, as usage
+ * errors do: the CLI shows the help with the problem and fails with `ShowHelp`. `--help` itself succeeds.
+ */
+export const exitCodeOfUsageError = (error: unknown) =>
+  CliError.isCliError(error) && error._tag === "ShowHelp" ? setExitCode(2) : Effect.void
 
 const currentExitCode = () => typeof process.exitCode === "number" ? process.exitCode : Number(process.exitCode ?? 0)
 

@@ -18,6 +18,13 @@ export const User = Schema.Struct({
 }).annotate({ identifier: "User" })
 export type User = typeof User.Type
 
+/** `GET /users`: Coder's GetUsersResponse, every user and how many there are. */
+export const GetUsersResponse = Schema.Struct({
+  users: Schema.Array(User),
+  count: Schema.Int
+}).annotate({ identifier: "GetUsersResponse" })
+export type GetUsersResponse = typeof GetUsersResponse.Type
+
 export const CreateUserRequest = Schema.Struct({
   username: Schema.String,
   email: Schema.String,

@@ -1,7 +1,9 @@
 /**
- * Handlers of the templates group (owners only). The owner check and the lookup of what the path names
- * run in the endpoints' middleware before the body is read (src/Users/RequireOwner.ts,
- * src/Templates/Params.ts); the handlers get the row as `CurrentOrganization` / `CurrentTemplate`.
+ * Handlers of the templates group. Creating templates and versions is for owners only; the owner check and
+ * the lookup of what the path names run in the endpoints' middleware before the body is read
+ * (src/Users/RequireOwner.ts, src/Templates/Params.ts); the handlers get the row as `CurrentOrganization` /
+ * `CurrentTemplate`. Listing is for everyone: a member sees the templates of their organizations, which
+ * are the ones they can create tasks from.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -9,6 +11,7 @@ import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
 import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
 import { Api } from "../Api.ts"
+import { CurrentUser } from "../Domain/Actor.ts"
 import { Conflict, validationFailed } from "../Domain/CoderError.ts"
 import { nameInvalidReason } from "../Domain/Name.ts"
 import { CurrentTemplate } from "../Domain/Template.ts"
@@ -57,6 +60,13 @@ export const TemplatesHandlers = HttpApiBuilder.group(
                 )
             )
           )
+        })
+      )
+      .handle(
+        "list",
+        Effect.fn("Templates.list")(function*() {
+          const actor = yield* CurrentUser
+          return yield* templates.list({ userId: actor.id, allOrganizations: actor.role === "owner" })
         })
       )
       .handle(

@@ -10,7 +10,7 @@ import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as SqlSchema from "effect/sql/SqlSchema"
 import { isUniqueViolation } from "../Database/Errors.ts"
-import { type Template, TemplateRef, type TemplateVersion } from "../Domain/Template.ts"
+import { Template, TemplateRef, type TemplateVersion } from "../Domain/Template.ts"
 
 export class TemplateNameTaken extends Data.TaggedError("TemplateNameTaken")<{ readonly name: string }> {}
 
@@ -54,6 +54,13 @@ export class TemplateRepo extends Context.Service<TemplateRepo, {
   /** Creates a template with its first version, which becomes the active one. */
   readonly create: (template: NewTemplate) => Effect.Effect<Template, TemplateNameTaken>
   readonly findById: (id: string) => Effect.Effect<TemplateRef | undefined>
+  /**
+   * The templates of the organizations `userId` is a member of (`allOrganizations`: every template), by
+   * name (case-insensitively), then organization and id.
+   */
+  readonly list: (
+    viewer: { readonly userId: string; readonly allOrganizations: boolean }
+  ) => Effect.Effect<ReadonlyArray<Template>>
   /** Adds a version to a template, making it the active one when asked. */
   readonly addVersion: (version: NewTemplateVersion) => Effect.Effect<TemplateVersion>
   readonly findVersion: (id: string) => Effect.Effect<TemplateVersionRow | undefined>
@@ -110,6 +117,21 @@ export class TemplateRepo extends Context.Service<TemplateRepo, {
 
       const findById = (id: string) => templateById(id).pipe(Effect.map(Option.getOrUndefined), Effect.orDie)
 
+      const templatesFor = SqlSchema.findAll({
+        Request: Schema.Struct({ userId: Schema.String, allOrganizations: Schema.Boolean }),
+        Result: Template,
+        execute: ({ allOrganizations, userId }) =>
+          sql`SELECT t.id, t.organization_id, t.name, t.display_name, t.icon, t.active_version_id
+              FROM templates t
+              WHERE t.active_version_id IS NOT NULL
+                AND (${allOrganizations} OR t.organization_id IN (
+                  SELECT m.organization_id FROM organization_members m WHERE m.user_id = ${userId}))
+              ORDER BY lower(t.name), t.organization_id, t.id`
+      })
+
+      const list = (viewer: { readonly userId: string; readonly allOrganizations: boolean }) =>
+        templatesFor(viewer).pipe(Effect.orDie)
+
       const addVersion = (version: NewTemplateVersion): Effect.Effect<TemplateVersion> =>
         sql.withTransaction(Effect.gen(function*() {
           yield* insertVersion(version)
@@ -131,7 +153,7 @@ export class TemplateRepo extends Context.Service<TemplateRepo, {
 
       const findVersion = (id: string) => versionById(id).pipe(Effect.map(Option.getOrUndefined), Effect.orDie)
 
-      return TemplateRepo.of({ create, findById, addVersion, findVersion })
+      return TemplateRepo.of({ create, findById, list, addVersion, findVersion })
     })
   )
 }

@@ -1,6 +1,7 @@
 /**
- * Handlers of the users group: create users, read yourself, issue API keys. users.create is owner-only:
- * the RequireOwner middleware (src/Users/RequireOwner.ts) checks it before the body is read.
+ * Handlers of the users group: create and list users, read yourself, issue API keys. users.create and
+ * users.list are owner-only: the RequireOwner middleware (src/Users/RequireOwner.ts) checks it before the
+ * body is read.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -67,6 +68,13 @@ export const UsersHandlers = HttpApiBuilder.group(
               () => Effect.fail(new Conflict({ message: `User ${JSON.stringify(payload.username)} already exists.` }))
             )
           )
+        })
+      )
+      .handle(
+        "list",
+        Effect.fn("Users.list")(function*() {
+          const all = yield* users.list
+          return { users: all, count: all.length }
         })
       )
       .handle(

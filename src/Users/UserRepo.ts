@@ -49,6 +49,8 @@ export class UserRepo extends Context.Service<UserRepo, {
   readonly findById: (id: string) => Effect.Effect<User | undefined>
   /** Coder matches usernames case-insensitively. */
   readonly findByUsername: (username: string) => Effect.Effect<User | undefined>
+  /** Every user, by username (case-insensitively, as Coder orders them), then id. */
+  readonly list: Effect.Effect<ReadonlyArray<User>>
   /** Inserts a user and its membership in one organization, in one transaction. */
   readonly insert: (user: NewUser) => Effect.Effect<User, UsernameTaken>
   readonly findOrganizationByName: (name: string) => Effect.Effect<Organization | undefined>
@@ -80,6 +82,17 @@ export class UserRepo extends Context.Service<UserRepo, {
         Result: UserRow,
         execute: (username) => sql`${selectUsers} WHERE lower(u.username) = lower(${username})`
       })
+
+      const allUsers = SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: UserRow,
+        execute: () => sql`${selectUsers} ORDER BY lower(u.username), u.id`
+      })
+
+      const list = Effect.suspend(() => allUsers(undefined)).pipe(
+        Effect.map((rows) => rows.map(toUser)),
+        Effect.orDie
+      )
 
       const toMaybeUser = (row: Option.Option<UserRow>) => Option.isSome(row) ? toUser(row.value) : undefined
 
@@ -154,6 +167,7 @@ export class UserRepo extends Context.Service<UserRepo, {
       return UserRepo.of({
         findById,
         findByUsername,
+        list,
         insert,
         findOrganizationByName,
         findOrganization,

@@ -42,6 +42,7 @@ const stubUsers = () => {
       insert: unused("insert"),
       findOrganization: unused("findOrganization"),
       defaultOrganization: Effect.die(new Error("UserRepo.defaultOrganization is not used by the search")),
+      list: Effect.die(new Error("UserRepo.list is not used by the search")),
       isMember: unused("isMember")
     })
   )

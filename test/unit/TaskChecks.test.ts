@@ -280,6 +280,7 @@ const repos = (journal: Journal, row: TaskRow = activeRow({ name: "my-task" })) 
         findOrganizationByName: unused("UserRepo.findOrganizationByName"),
         findOrganization: unused("UserRepo.findOrganization"),
         defaultOrganization: Effect.die(new Error("UserRepo.defaultOrganization was not expected to be called")),
+        list: Effect.die(new Error("UserRepo.list was not expected to be called")),
         isMember: unused("UserRepo.isMember")
       })
     )

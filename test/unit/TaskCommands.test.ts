@@ -120,6 +120,7 @@ const stubs = (journal: Journal, script: Script = {}) =>
           ),
         create: unused("TemplateRepo.create"),
         findById: unused("TemplateRepo.findById"),
+        list: unused("TemplateRepo.list"),
         addVersion: unused("TemplateRepo.addVersion")
       })
     ),
@@ -133,7 +134,8 @@ const stubs = (journal: Journal, script: Script = {}) =>
         insert: unused("UserRepo.insert"),
         findOrganizationByName: unused("UserRepo.findOrganizationByName"),
         findOrganization: unused("UserRepo.findOrganization"),
-        defaultOrganization: Effect.die(new Error("UserRepo.defaultOrganization was not expected to be called"))
+        defaultOrganization: Effect.die(new Error("UserRepo.defaultOrganization was not expected to be called")),
+        list: Effect.die(new Error("UserRepo.list was not expected to be called"))
       })
     )
   )
