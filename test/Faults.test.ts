@@ -32,10 +32,10 @@ const waitUntil = async <A>(what: string, timeoutMs: number, check: () => Promis
 }
 
 /**
- * The debug log line of `GET /api/v2/users/me` answered 200, in Effect's default logger format: the message
- * `request` with its annotations (v4 prints them as an object after the message, v3 as indented lines).
+ * The debug log line of `GET /api/v2/users/me` answered 200, as `taskd serve` writes it to a pipe: a JSON
+ * object with the message `request` and its annotations (src/Observability/Logging.ts).
  */
-const requestLogLine = /DEBUG \(#\d+\)[^:\n]*: request\b(?:[^\n]|\n\s)*?path: '?\/api\/v2\/users\/me'?,?\s+status: 200/
+const requestLogLine = /"level":"DEBUG","message":"request"[^\n]*"path":"\/api\/v2\/users\/me","status":200\b/
 
 /** A scratch directory for workspace processes to write into, removed with the scope. */
 const scratch = Effect.acquireRelease(

@@ -7,13 +7,26 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as Layer from "effect/Layer"
 import { Api } from "../Api.ts"
 import { CurrentUploadTask } from "../Domain/Actor.ts"
 import type { MessagesPayload } from "../Domain/AgentApi.ts"
 import { BadRequest, resourceNotFound } from "../Domain/CoderError.ts"
+import * as Metrics from "../Observability/Metrics.ts"
 import { checkPayload, toEnvelope } from "./Envelope.ts"
 import { SnapshotRepo } from "./SnapshotRepo.ts"
+
+/**
+ * The size of the upload's body, for the metrics: its Content-Length, or, for a chunked upload, the JSON
+ * the body reader passed on (the body itself unless Go's reading of it changed it).
+ */
+const bodyBytes = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const declared = request.headers["content-length"]
+  if (declared !== undefined && /^\d+$/.test(declared)) return Number(declared)
+  return Buffer.byteLength(yield* Effect.orElseSucceed(request.text, () => ""))
+})
 
 export const AgentSnapshotsHandlers = HttpApiBuilder.group(
   Api,
@@ -45,6 +58,7 @@ export const AgentSnapshotsHandlers = HttpApiBuilder.group(
       const capturedAt = new Date(yield* Clock.currentTimeMillis)
       const stored = yield* snapshots.upsert(taskId, envelope, capturedAt)
       if (!stored) return yield* resourceNotFound()
+      yield* Metrics.snapshotStored(yield* bodyBytes)
     })
 
     return handlers.handle("postLogSnapshot", postLogSnapshot)
