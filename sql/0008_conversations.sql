@@ -39,6 +39,11 @@ CREATE TABLE task_streams (
 CREATE INDEX task_streams_change_id_idx ON task_streams (change_id);
 CREATE INDEX task_streams_task_change_id_idx ON task_streams (task_change_id);
 CREATE INDEX task_streams_recorder_instance_idx ON task_streams (recorder_instance) WHERE recorder_instance IS NOT NULL;
+-- The tasks that need a recorder (active: their agent runs), for the recorder supervisors' scan
+-- every few seconds on every instance (src/Conversations/RecorderRepo.ts repeats this condition word for
+-- word, so that the planner uses it).
+CREATE INDEX task_streams_recordable_idx ON task_streams (task_id)
+  WHERE NOT deleted AND split_part(task_fingerprint, chr(31), 1) = 'active';
 
 -- The agentapi conversations of a task, in order. agentapi numbers messages from 0 in each of its
 -- processes; a process that restores its predecessor's conversation continues the same epoch, one that
@@ -181,6 +186,32 @@ CREATE TRIGGER taskd_workspace_app_changed AFTER UPDATE OF health, url ON worksp
   FOR EACH ROW WHEN (OLD.health IS DISTINCT FROM NEW.health OR OLD.url IS DISTINCT FROM NEW.url)
   EXECUTE FUNCTION taskd_workspace_app_changed();
 
+-- Whether `p_other` is the text `p_stored` of a message, as a snapshot may carry it: the same, or either of
+-- them cut to its last characters behind the prefix of the snapshot's trimming (src/AgentApi/Trim.ts,
+-- Coder's shutdown script: a single message over 64 KiB keeps its last 56 KiB).
+CREATE FUNCTION taskd_same_text(p_stored text, p_other text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  v_prefix constant text := E'[...content truncated, showing last 56KB...]\n\n';
+  v_cut text;
+  v_whole text;
+BEGIN
+  IF p_stored = p_other THEN
+    RETURN true;
+  ELSIF starts_with(p_other, v_prefix) THEN
+    v_cut := p_other;
+    v_whole := p_stored;
+  ELSIF starts_with(p_stored, v_prefix) THEN
+    v_cut := p_stored;
+    v_whole := p_other;
+  ELSE
+    RETURN false;
+  END IF;
+  v_cut := substr(v_cut, length(v_prefix) + 1);
+  RETURN length(v_cut) > 0 AND length(v_whole) >= length(v_cut) AND right(v_whole, length(v_cut)) = v_cut;
+END
+$$;
+
 -- Records messages of one agentapi process, `p_messages` being a JSON array of {id, role, content, time}
 -- (ids unique, 0 <= id < 2^31; roles 'user' or 'agent'). Returns the epoch they went to. The modes:
 -- - 'live': messages of the process being followed in epoch p_epoch; each is stored as it comes.
@@ -233,7 +264,7 @@ BEGIN
         FROM task_messages old
         JOIN jsonb_to_recordset(p_messages) AS x(id bigint, role text, content text) ON x.id = old.agent_message_id
         WHERE old.task_id = p_task AND old.epoch = s.epoch
-          AND (x.role <> old.role OR (x.content <> old.content
+          AND (x.role <> old.role OR (NOT taskd_same_text(old.content, x.content)
             AND NOT (old.agent_message_id = v_last_id AND old.role = 'agent' AND NOT v_settled)));
         SELECT count(*) INTO v_shared
         FROM task_messages old
@@ -266,7 +297,10 @@ BEGIN
     UPDATE task_messages
       SET role = m.role, content = m.content, agent_time = m.time, updated_at = p_now, seq = v_seq + 1
       WHERE task_id = p_task AND position = v_base + m.id + 1
-        AND (content <> m.content OR role <> m.role);
+        AND (role <> m.role OR (content <> m.content
+          -- A snapshot's cut copy of a message never replaces its whole text (a replay's whole text does
+          -- replace a cut copy).
+          AND NOT (p_mode = 'snapshot' AND taskd_same_text(content, m.content))));
     IF NOT FOUND THEN
       INSERT INTO task_messages (task_id, position, epoch, agent_message_id, role, content, agent_time,
         updated_at, seq)

@@ -111,7 +111,12 @@ for (const backend of Backends.all) {
         // Stable, so the greeting was final: a different one is another conversation.
         const third = yield* repo.record(task.taskId, [agent(0, "hi")], { _tag: "replay" }, at)
         assert.strictEqual(third, 3)
-        assert.deepStrictEqual(yield* history(task.taskId), ["1:output:hello", "2:input:a", "3:output:hello", "4:output:hi"])
+        assert.deepStrictEqual(yield* history(task.taskId), [
+          "1:output:hello",
+          "2:input:a",
+          "3:output:hello",
+          "4:output:hi"
+        ])
       })))
 
     it.effect("an empty replay after a recorded conversation opens a new epoch (agentapi never forgets)", () =>

@@ -13,6 +13,7 @@ import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { AgentStatus, ConversationMessage } from "../Domain/Conversation.ts"
 import { maxMessageBytes, truncatedMarker } from "../Domain/Conversation.ts"
+import type { QueueStateEvent } from "../Domain/Webhook.ts"
 
 /** A message as an agentapi process numbers it. */
 export interface AgentMessage {
@@ -36,6 +37,7 @@ export type Change =
   | { readonly _tag: "message"; readonly seq: number; readonly message: ConversationMessage }
   | { readonly _tag: "agent"; readonly seq: number; readonly status: AgentStatus }
   | { readonly _tag: "task"; readonly seq: number; readonly deleted: boolean }
+  | { readonly _tag: "queue"; readonly seq: number; readonly queue: QueueStateEvent }
 
 /** The head of a task's stream: its latest change number and what it is. */
 export interface StreamHead {
@@ -69,17 +71,32 @@ export const maxAgentMessageId = 2 ** 31 - 1
 
 const encoder = new TextEncoder()
 
-/** Cuts a message over `maxMessageBytes` (UTF-8) at a character boundary and says so at its end. */
+/** The marker `capMessage` appends (truncatedMarker), to recognise a message cut already. */
+const cutMarker = /\n\[taskd: message truncated, it was \d+ bytes; the first \d+ are kept\]$/
+
+/**
+ * Cuts a message over `maxMessageBytes` (UTF-8) at a character boundary and says so at its end. A message
+ * cut already (the recorder cuts what it holds in memory) is left as it is, keeping its original size.
+ */
 export const capMessage = (content: string): string => {
   // A string of n UTF-16 units is at most 3n bytes: most messages need no encoding to know they fit.
   if (content.length * 3 <= maxMessageBytes) return content
   const bytes = encoder.encode(content)
   if (bytes.length <= maxMessageBytes) return content
+  const marker = cutMarker.exec(content)
+  if (marker !== null && bytes.length - encoder.encode(marker[0]).length <= maxMessageBytes) return content
   let end = maxMessageBytes
   // Back up to the start of a UTF-8 sequence.
   while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--
   return new TextDecoder().decode(bytes.subarray(0, end)) + truncatedMarker(bytes.length)
 }
+
+/**
+ * Text Postgres can store: a NUL (which no text column or jsonb string may hold) becomes U+FFFD, as do lone
+ * surrogates. An agent's odd output is kept, not a reason for its recording to fail.
+ */
+export const storableText = (text: string): string =>
+  (text.includes("\u0000") ? text.replaceAll("\u0000", "\uFFFD") : text).toWellFormed()
 
 const toType = (role: string): ConversationMessage["type"] => role === "user" ? "input" : "output"
 
@@ -110,19 +127,21 @@ const HeadRow = Schema.Struct({
 const decodeHeadRows = Schema.decodeUnknownSync(Schema.Array(HeadRow))
 const decodeIndexRows = Schema.decodeUnknownSync(Schema.Array(Schema.Struct({
   ...HeadRow.fields,
-  agent_seq: Schema.Union([Schema.Number, Schema.String]),
+  agent_seq: BigIntColumn,
   messages: Schema.NullOr(Schema.String)
 })))
 
 const ChangeRow = Schema.Struct({
-  kind: Schema.Literals(["message", "agent", "task"]),
+  kind: Schema.Literals(["message", "agent", "task", "queue"]),
   seq: BigIntColumn,
   position: Schema.NullOr(BigIntColumn),
   role: Schema.NullOr(Schema.String),
   content: Schema.NullOr(Schema.String),
   agent_time: Schema.NullOr(Schema.String),
   status: Schema.NullOr(Schema.String),
-  deleted: Schema.NullOr(Schema.Boolean)
+  deleted: Schema.NullOr(Schema.Boolean),
+  queue_id: Schema.NullOr(Schema.String),
+  queue_state: Schema.NullOr(Schema.String)
 })
 const decodeChangeRows = Schema.decodeUnknownSync(Schema.Array(ChangeRow))
 
@@ -180,6 +199,10 @@ export class ConversationRepo extends Context.Service<ConversationRepo, {
   readonly heads: (taskIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<StreamHead>>
   /** The task's head and the change numbers of its messages, in one consistent read. */
   readonly stateIndex: (taskId: string) => Effect.Effect<StateIndex | undefined>
+  /** The task's queued messages not yet sent (`POST .../queue`), in order, with their change numbers. */
+  readonly pendingQueue: (
+    taskId: string
+  ) => Effect.Effect<ReadonlyArray<{ readonly id: string; readonly seq: number }>>
   /** Every change of the task numbered above `afterSeq`, in one consistent read, ordered by number. */
   readonly changesSince: (taskId: string, afterSeq: number) => Effect.Effect<ReadonlyArray<Change>>
   /** The heads of the tasks changed since the global change number `afterChangeId`, oldest change first. */
@@ -197,8 +220,8 @@ export class ConversationRepo extends Context.Service<ConversationRepo, {
         messages.map((message) => ({
           id: message.id,
           role: message.role,
-          content: capMessage(message.content),
-          time: message.time
+          content: storableText(capMessage(message.content)),
+          time: storableText(message.time)
         }))
       )
       const epoch = mode._tag === "live" ? mode.epoch : null
@@ -265,14 +288,17 @@ export class ConversationRepo extends Context.Service<ConversationRepo, {
     const changesSince = (taskId: string, afterSeq: number) =>
       sql`
         SELECT 'message' AS kind, m.seq, m.position, m.role, m.content, m.agent_time, NULL AS status,
-               NULL::boolean AS deleted
+               NULL::boolean AS deleted, NULL::text AS queue_id, NULL::text AS queue_state
         FROM task_messages m WHERE m.task_id = ${taskId} AND m.seq > ${afterSeq}
         UNION ALL
-        SELECT 'agent', s.agent_seq, NULL, NULL, NULL, NULL, s.agent_status, NULL
+        SELECT 'agent', s.agent_seq, NULL, NULL, NULL, NULL, s.agent_status, NULL, NULL, NULL
         FROM task_streams s WHERE s.task_id = ${taskId} AND s.agent_seq > ${afterSeq} AND s.agent_status IS NOT NULL
         UNION ALL
-        SELECT 'task', s.task_seq, NULL, NULL, NULL, NULL, NULL, s.deleted
+        SELECT 'task', s.task_seq, NULL, NULL, NULL, NULL, NULL, s.deleted, NULL, NULL
         FROM task_streams s WHERE s.task_id = ${taskId} AND s.task_seq > ${afterSeq}
+        UNION ALL
+        SELECT 'queue', q.seq, NULL, NULL, NULL, NULL, NULL, NULL, q.id::text, taskd_queue_announced(q.state)
+        FROM task_queue q WHERE q.task_id = ${taskId} AND q.seq > ${afterSeq}
         ORDER BY seq`.pipe(
         Effect.map((rows) =>
           decodeChangeRows(rows).flatMap((row): Array<Change> => {
@@ -295,9 +321,23 @@ export class ConversationRepo extends Context.Service<ConversationRepo, {
               }
               case "task":
                 return [{ _tag: "task", seq, deleted: row.deleted === true }]
+              case "queue": {
+                const state = row.queue_state
+                return row.queue_id !== null && (state === "queued" || state === "sent" || state === "cancelled")
+                  ? [{ _tag: "queue", seq, queue: { id: row.queue_id, state } }]
+                  : []
+              }
             }
           })
         ),
+        Effect.orDie
+      )
+
+    const pendingQueue = (taskId: string) =>
+      sql<{ id: string; seq: number | string | bigint }>`
+        SELECT id::text AS id, seq FROM task_queue
+        WHERE task_id = ${taskId} AND state IN ('queued', 'sending') ORDER BY n`.pipe(
+        Effect.map((rows) => rows.map((row) => ({ id: row.id, seq: num(row.seq) }))),
         Effect.orDie
       )
 
@@ -315,10 +355,11 @@ export class ConversationRepo extends Context.Service<ConversationRepo, {
         Effect.orDie
       )
 
-    const latestChangeId = sql<{ id: number | string | bigint | null }>`SELECT max(change_id) AS id FROM task_streams`.pipe(
-      Effect.map((rows) => num(rows[0]?.id ?? 0)),
-      Effect.orDie
-    )
+    const latestChangeId = sql<{ id: number | string | bigint | null }>`SELECT max(change_id) AS id FROM task_streams`
+      .pipe(
+        Effect.map((rows) => num(rows[0]?.id ?? 0)),
+        Effect.orDie
+      )
 
     return ConversationRepo.of({
       record,
@@ -328,6 +369,7 @@ export class ConversationRepo extends Context.Service<ConversationRepo, {
       heads,
       stateIndex,
       changesSince,
+      pendingQueue,
       changedSince,
       taskStateChangedSince,
       latestChangeId
@@ -336,4 +378,3 @@ export class ConversationRepo extends Context.Service<ConversationRepo, {
 
   static readonly layer = Layer.effect(ConversationRepo, ConversationRepo.make)
 }
-

@@ -7,22 +7,35 @@ import * as Effect from "effect/Effect"
 import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as Layer from "effect/Layer"
-import * as Stream from "effect/Stream"
 import { Api } from "../Api.ts"
+import { CurrentUser } from "../Domain/Actor.ts"
 import { BadRequest } from "../Domain/CoderError.ts"
 import type { MessagesPage } from "../Domain/Conversation.ts"
 import { CurrentTask } from "../Domain/Task.ts"
+import { Lifecycle } from "../Health/Lifecycle.ts"
+import { parseTaskSearch } from "../Tasks/SearchQuery.ts"
+import { TaskRepo } from "../Tasks/TaskRepo.ts"
+import { UserRepo } from "../Users/UserRepo.ts"
 import { ConversationRepo } from "./ConversationRepo.ts"
+import { EventStreamConfig, eventStreamResponse } from "./EventStream.ts"
 import { parseMessagesQuery } from "./MessagesQuery.ts"
+import { StreamLimits } from "./StreamLimits.ts"
+import { makeTasksStream } from "./TasksStream.ts"
+import { makeTaskStream } from "./TaskStream.ts"
 
-const searchPairs = (request: HttpServerRequest.HttpServerRequest) =>
-  new URL(request.url, "http://taskd").searchParams
+const searchPairs = (request: HttpServerRequest.HttpServerRequest) => new URL(request.url, "http://taskd").searchParams
 
 export const ConversationsHandlers = HttpApiBuilder.group(
   Api,
   "conversations",
   Effect.fn(function*(handlers) {
     const conversations = yield* ConversationRepo
+    const limits = yield* StreamLimits
+    const lifecycle = yield* Lifecycle
+    const { keepAlive } = yield* EventStreamConfig
+    const openTaskStream = yield* makeTaskStream
+    const openTasksStream = yield* makeTasksStream
+    const services = yield* Effect.context<UserRepo>()
 
     /** A page of the recorded history, whatever the task's status. */
     const messages = Effect.fn("Conversations.messages")(function*({ request }: {
@@ -41,14 +54,38 @@ export const ConversationsHandlers = HttpApiBuilder.group(
       return result
     })
 
-    // The event streams are built in ./Streams.ts (in progress).
-    const taskEvents = Effect.fn("Conversations.taskEvents")(function*() {
-      return Stream.empty
+    /**
+     * The task's event stream (./TaskStream.ts). The stream's slot among the user's and its subscription
+     * belong to the request's scope, which lasts until the response's last byte.
+     */
+    const taskEvents = Effect.fn("Conversations.taskEvents")(function*({ headers }: {
+      readonly headers: { readonly "last-event-id"?: string | undefined }
+    }) {
+      const actor = yield* CurrentUser
+      const task = yield* CurrentTask
+      yield* limits.admit(actor.id)
+      const frames = yield* openTaskStream(task.id, headers["last-event-id"])
+      return eventStreamResponse(frames, { keepAlive, until: lifecycle.whenDraining })
     })
-    const tasksEvents = Effect.fn("Conversations.tasksEvents")(function*() {
-      return Stream.empty
+
+    /** The stream of every task the caller may see that matches `q` (./TasksStream.ts). */
+    const tasksEvents = Effect.fn("Conversations.tasksEvents")(function*({ headers, query }: {
+      readonly headers: { readonly "last-event-id"?: string | undefined }
+      readonly query: { readonly q?: string | undefined }
+    }) {
+      const actor = yield* CurrentUser
+      const { errors, search } = yield* parseTaskSearch(query.q ?? "", actor).pipe(Effect.provideContext(services))
+      if (errors.length > 0) {
+        return yield* new BadRequest({ message: "Invalid task search query.", validations: errors })
+      }
+      yield* limits.admit(actor.id)
+      const frames = yield* openTasksStream(actor, search, headers["last-event-id"])
+      return eventStreamResponse(frames, { keepAlive, until: lifecycle.whenDraining })
     })
 
     return handlers.handle("messages", messages).handle("taskEvents", taskEvents).handle("tasksEvents", tasksEvents)
   })
-).pipe(Layer.provide(ConversationRepo.layer))
+).pipe(
+  // The ChangeFeed and the Lifecycle are the instance's, provided with the other groups (src/Server.ts).
+  Layer.provide(Layer.mergeAll(ConversationRepo.layer, StreamLimits.layer, TaskRepo.layer, UserRepo.layer))
+)

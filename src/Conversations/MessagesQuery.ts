@@ -2,8 +2,8 @@
  * The query of `GET /api/v2/tasks/{user}/{task}/messages` (`after_id`, `limit`), checked the way Coder's
  * QueryParamParser checks integers: each problem is a validation entry in Coder's words.
  */
-import { defaultMessagesLimit, maxMessagesLimit } from "../Domain/Conversation.ts"
 import { ValidationError } from "../Domain/CoderError.ts"
+import { defaultMessagesLimit, maxMessagesLimit } from "../Domain/Conversation.ts"
 import { goQuote } from "../Domain/GoQuote.ts"
 import { parseParams } from "../Domain/QueryParams.ts"
 

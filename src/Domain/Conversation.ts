@@ -11,6 +11,7 @@ import * as Schema from "effect/Schema"
 import { Task, TaskLogType } from "./Task.ts"
 import { Rfc3339String } from "./Time.ts"
 import { Uuid } from "./Uuid.ts"
+import { QueueStateEvent } from "./Webhook.ts"
 
 /** A position in a task's history: 1 for its first message. */
 export const MessagePosition = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
@@ -56,6 +57,8 @@ const sseEvent = <const Name extends string, Data extends Schema.Top>(name: Name
 export const TaskEvent = sseEvent("task", Task)
 export const MessageEvent = sseEvent("message", ConversationMessage)
 export const AgentEvent = sseEvent("agent", AgentStatusEvent)
+/** A queued message (`POST .../queue`) was queued, sent to the agent, or cancelled. */
+export const QueueSseEvent = sseEvent("queue", QueueStateEvent)
 export const TaskDeletedSseEvent = sseEvent("task_deleted", TaskDeletedEvent)
 export const OverflowSseEvent = sseEvent("overflow", OverflowEvent)
 
@@ -63,7 +66,14 @@ export const OverflowSseEvent = sseEvent("overflow", OverflowEvent)
  * The events of one task's stream (`GET /api/v2/tasks/{user}/{task}/events`). `task_deleted` is its last
  * event when the task is deleted: the stream ends after it.
  */
-export const TaskStreamEvent = Schema.Union([TaskEvent, MessageEvent, AgentEvent, TaskDeletedSseEvent, OverflowSseEvent])
+export const TaskStreamEvent = Schema.Union([
+  TaskEvent,
+  MessageEvent,
+  AgentEvent,
+  QueueSseEvent,
+  TaskDeletedSseEvent,
+  OverflowSseEvent
+])
 export type TaskStreamEvent = typeof TaskStreamEvent.Type
 
 /** The events of the stream of all of a caller's tasks (`GET /api/v2/tasks/events`). */

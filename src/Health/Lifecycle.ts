@@ -7,6 +7,7 @@
  * so its shutdown hook and the handlers and job runner inside share it (layers are shared by reference).
  */
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
@@ -20,6 +21,11 @@ export class Lifecycle extends Context.Service<Lifecycle, {
   /** Whether this instance's shutdown has begun. */
   readonly draining: Effect.Effect<boolean>
   /**
+   * Completes when this instance's shutdown begins: long-lived responses (event streams) end then, so that
+   * the server's graceful close does not wait for them.
+   */
+  readonly whenDraining: Effect.Effect<void>
+  /**
    * Begins the shutdown (from now on `draining` is true and `unlessDraining` runs nothing), then waits for
    * the `unlessDraining` sections in flight to finish.
    */
@@ -32,10 +38,15 @@ export class Lifecycle extends Context.Service<Lifecycle, {
 }>()("taskd/Lifecycle") {
   static readonly make = Effect.gen(function*() {
     const draining = yield* Ref.make(false)
+    const drainBegun = yield* Deferred.make<void>()
     const sections = yield* Semaphore.make(allPermits)
     return Lifecycle.of({
       draining: Ref.get(draining),
-      drain: Effect.andThen(Ref.set(draining, true), sections.withPermits(allPermits)(Effect.void)),
+      whenDraining: Deferred.await(drainBegun),
+      drain: Ref.set(draining, true).pipe(
+        Effect.andThen(Deferred.succeed(drainBegun, undefined)),
+        Effect.andThen(sections.withPermits(allPermits)(Effect.void))
+      ),
       unlessDraining: (effect) =>
         sections.withPermits(1)(
           Effect.flatMap(

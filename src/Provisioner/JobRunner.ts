@@ -24,6 +24,7 @@ import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { generateAgentToken, hashSecret } from "../Auth/Tokens.ts"
 import { Lifecycle } from "../Health/Lifecycle.ts"
+import * as Metrics from "../Observability/Metrics.ts"
 import { type JobContext, JobRepo } from "./JobRepo.ts"
 import { Provisioner, type ProvisionFailed } from "./Provisioner.ts"
 
@@ -31,6 +32,16 @@ import { Provisioner, type ProvisionFailed } from "./Provisioner.ts"
 export class JobSignal
   extends Context.Service<JobSignal, { readonly notify: Effect.Effect<void> }>()("taskd/JobSignal")
 {}
+
+/**
+ * This taskd instance as the job runner registered it in taskd_instances and heartbeats it: what other
+ * work claimed per instance (the recorders) is claimed under, so that it is taken over when the instance is.
+ */
+export class TaskdInstance extends Context.Service<TaskdInstance, {
+  readonly id: string
+  /** How old its heartbeat may get before other instances take its work over (TASKD_INSTANCE_TIMEOUT). */
+  readonly staleAfter: Duration.Duration
+}>()("taskd/TaskdInstance") {}
 
 export const JobRunnerConfig = Config.all({
   workers: Config.Int("TASKD_JOB_WORKERS").pipe(Config.withDefault(4)),
@@ -116,6 +127,7 @@ export const make = Effect.gen(function*() {
 
   const run = (job: JobContext) =>
     execute(job).pipe(
+      Metrics.observeJob(job.transition),
       Effect.matchEffect({
         onFailure: (error) =>
           Effect.andThen(
@@ -131,8 +143,25 @@ export const make = Effect.gen(function*() {
             )
       }),
       Effect.raceFirst(heartbeat(job)),
-      Effect.annotateLogs({ job_id: job.jobId, workspace_id: job.workspaceId, task_id: job.taskId ?? "" })
+      Effect.annotateLogs({ job_id: job.jobId, workspace_id: job.workspaceId, task_id: job.taskId ?? "" }),
+      // A trace of its own per job: the worker that runs it belongs to no request.
+      Effect.withSpan("JobRunner.run", {
+        root: true,
+        kind: "consumer",
+        attributes: {
+          "taskd.job.id": job.jobId,
+          "taskd.job.transition": job.transition,
+          "taskd.workspace.id": job.workspaceId,
+          ...(job.taskId === null ? {} : { "taskd.task.id": job.taskId })
+        }
+      })
     )
+
+  /**
+   * Polling and heartbeats make no spans: with traces exported, a trace per poll of every worker would
+   * bury the jobs' traces.
+   */
+  const untraced = Effect.withTracerEnabled(false)
 
   /**
    * One round: run a job if there is one, else wait for a signal or the poll interval. Once shutdown has
@@ -140,7 +169,7 @@ export const make = Effect.gen(function*() {
    */
   const round = Effect.gen(function*() {
     if (yield* lifecycle.draining) return yield* Effect.never
-    const job = yield* jobs.acquire(claimant, staleSeconds)
+    const job = yield* untraced(jobs.acquire(claimant, staleSeconds))
     if (job !== undefined) return yield* run(job)
     yield* Effect.raceFirst(Queue.take(wakeup), Effect.sleep(config.poll))
   })
@@ -161,7 +190,8 @@ export const make = Effect.gen(function*() {
     Effect.sandbox,
     Effect.tapError((cause) => Effect.logWarning("instance heartbeat failed", cause)),
     Effect.ignore,
-    Effect.repeat(Schedule.spaced(heartbeatInterval(config.instanceStaleAfter)))
+    Effect.repeat(Schedule.spaced(heartbeatInterval(config.instanceStaleAfter))),
+    untraced
   )
 
   yield* jobs.registerInstance({
@@ -188,17 +218,27 @@ export const make = Effect.gen(function*() {
   for (let i = 0; i < config.workers; i++) {
     yield* Effect.forkScoped(Effect.provideService(worker, Clock.Clock, wallClock))
   }
-  return JobSignal.of({ notify: Effect.asVoid(Queue.offer(wakeup, undefined)) })
+  return Context.make(JobSignal, JobSignal.of({ notify: Effect.asVoid(Queue.offer(wakeup, undefined)) })).pipe(
+    Context.add(TaskdInstance, TaskdInstance.of({ id: instanceId, staleAfter: config.instanceStaleAfter }))
+  )
 })
 
-/** The job runner of this instance without its repository; provides the JobSignal the handlers use. */
-export const layerNoDeps: Layer.Layer<JobSignal, ConfigError, JobRepo | Provisioner | Lifecycle> = Layer.effect(
-  JobSignal,
-  make
-)
+/**
+ * The job runner of this instance without its repository; provides the JobSignal the handlers use and the
+ * TaskdInstance it registered.
+ */
+export const layerNoDeps: Layer.Layer<
+  JobSignal | TaskdInstance,
+  ConfigError,
+  JobRepo | Provisioner | Lifecycle
+> = Layer.effectContext(make)
 
-/** The job runner of this instance; provides the JobSignal the handlers use. */
-export const layer: Layer.Layer<JobSignal, ConfigError, SqlClient.SqlClient | Provisioner | Lifecycle> = layerNoDeps
+/** The job runner of this instance; provides the JobSignal the handlers use and the TaskdInstance. */
+export const layer: Layer.Layer<
+  JobSignal | TaskdInstance,
+  ConfigError,
+  SqlClient.SqlClient | Provisioner | Lifecycle
+> = layerNoDeps
   .pipe(
     Layer.provide(JobRepo.layer)
   )
