@@ -402,7 +402,9 @@ for (const backend of Backends.all) {
           const token = yield* adminToken
           for (
             const [method, path] of [
-              ["GET", "/"],
+              // `/` is the web console's page (src/Console/); everything else of it is under /console.
+              ["GET", "/nope"],
+              ["GET", "/console/assets/nope.js"],
               ["GET", "/api/v2/nope"],
               ["POST", "/api/v2/users/me/nope"],
               ["GET", "/api/v3/users/me"],
