@@ -11,7 +11,13 @@ const slow = [
   "test/TasksCli.test.ts",
   "test/SnapshotImportCli.test.ts",
   "test/MultiInstance.test.ts",
-  "test/LocalProcess.test.ts"
+  "test/RecorderProcesses.test.ts",
+  "test/LocalProcess.test.ts",
+  "test/Tracing.test.ts",
+  "test/Logging.test.ts",
+  "test/MetricsServe.test.ts",
+  "test/Console.test.ts",
+  "test/QueueProcesses.test.ts"
 ]
 
 const shared = {

@@ -42,6 +42,7 @@ import {
   TooManyRequestsResponse,
   UnauthorizedResponse
 } from "./Domain/CoderError.ts"
+import { ConsoleSessionRequest } from "./Domain/Console.ts"
 import {
   defaultMessagesLimit,
   maxMessagesLimit,
@@ -73,6 +74,15 @@ import {
   GetUsersResponse,
   User
 } from "./Domain/User.ts"
+import {
+  CreatedWebhook,
+  CreateWebhookRequest,
+  QueuedInput,
+  QueueInputRequest,
+  QueueResponse,
+  WebhookDeliveriesResponse,
+  WebhooksResponse
+} from "./Domain/Webhook.ts"
 
 // -----------------------------------------------------------------------------------------------------------
 // Endpoint annotations read by the edge middlewares
@@ -234,6 +244,9 @@ export class UsersGroup extends HttpApiGroup.make("users")
     })
       .middleware(CoderJsonBody)
       .middleware(RequireOwner),
+    HttpApiEndpoint.get("list", "/users", { success: GetUsersResponse, error: ForbiddenResponse })
+      .annotate(OpenApi.Description, "Every user, by username (owners only: it shows their email addresses).")
+      .middleware(RequireOwner),
     HttpApiEndpoint.get("me", "/users/me", { success: User }),
     HttpApiEndpoint.post("createApiKey", "/users/:user/keys", {
       params: userPath,
@@ -250,9 +263,6 @@ export class UsersGroup extends HttpApiGroup.make("users")
 export class TemplatesGroup extends HttpApiGroup.make("templates")
   .add(
     HttpApiEndpoint.post("create", "/organizations/:organization/templates", {
-    HttpApiEndpoint.get("list", "/users", { success: GetUsersResponse, error: ForbiddenResponse })
-      .annotate(OpenApi.Description, "Every user, by username (owners only: it shows their email addresses).")
-      .middleware(RequireOwner),
       params: {
         organization: Schema.String.annotate({ description: "An organization: its ID (UUID) or its name (`default`)." })
       },
@@ -264,6 +274,12 @@ export class TemplatesGroup extends HttpApiGroup.make("templates")
       .middleware(CoderJsonBody)
       .middleware(OrganizationParam)
       .middleware(RequireOwner),
+    HttpApiEndpoint.get("list", "/templates", { success: Schema.Array(Template) })
+      .annotate(
+        OpenApi.Description,
+        "The templates of the caller's organizations (an owner's: all), by name; the active version is the " +
+          "`template_version_id` a new task takes."
+      ),
     HttpApiEndpoint.post("createVersion", "/templates/:template/versions", {
       params: { template: Schema.String.annotate({ description: "A template ID (UUID)." }) },
       payload: CreateTemplateVersionRequest,
@@ -280,12 +296,6 @@ export class TemplatesGroup extends HttpApiGroup.make("templates")
   .annotate(OpenApi.Title, "Templates")
 {}
 
-    HttpApiEndpoint.get("list", "/templates", { success: Schema.Array(Template) })
-      .annotate(
-        OpenApi.Description,
-        "The templates of the caller's organizations (an owner's: all), by name; the active version is the " +
-          "`template_version_id` a new task takes."
-      ),
 /**
  * The Tasks endpoints (spec §3). Coder serves them under /api/v2 and, for a transition period, under
  * /api/experimental as well; its SDKs use both, so taskd declares the same endpoints under each prefix.
@@ -358,21 +368,6 @@ export class ExperimentalTasksGroup extends tasksEndpoints("experimentalTasks")
   .annotate(OpenApi.Description, "The same endpoints under Coder's transitional /api/experimental prefix.")
 {}
 
-export class AgentSnapshotsGroup extends HttpApiGroup.make("agentSnapshots")
-  .add(
-    HttpApiEndpoint.post("postLogSnapshot", "/workspaceagents/me/tasks/:task/log-snapshot", {
-      params: { task: Schema.String.annotate({ description: "The task's ID (UUID)." }) },
-      query: {
-        format: Schema.Literal(AgentApiFormat).annotate({
-          description: "The snapshot format; only `agentapi` is supported."
-        })
-      },
-      payload: MessagesPayload,
-      success: HttpApiSchema.NoContent
-    })
-      .annotate(
-        OpenApi.Description,
-        "Stores the last messages of the task's agentapi conversation (at most 64 KiB), replacing any earlier " +
 /** `Last-Event-ID`: the `id:` of the last event a reconnecting client received. */
 const resumeHeaders = {
   "last-event-id": Schema.optional(Schema.String).annotate({
@@ -415,11 +410,12 @@ export class ConversationsGroup extends HttpApiGroup.make("conversations")
       .middleware(TaskParam)
       .annotate(
         OpenApi.Description,
-        "Server-sent events: the current state (one `task` event, then a `message` event per message), then " +
-          "live changes: `task` when its status or current_state changes, `message` when a message appears or " +
-          "its text changes (same id), `agent` when the agent's status changes. With `Last-Event-ID`, every " +
-          "change after that event instead of the current state. A slow reader gets `overflow` and is " +
-          "disconnected; it resumes with `Last-Event-ID`."
+        "Server-sent events: the current state (one `task` event, an `agent` event when the agent's status is " +
+          "known, then a `message` event per message), then live changes: `task` when its status or " +
+          "current_state changes, `message` when a message appears or its text changes (same id), `agent` when " +
+          "the agent's status changes; `task_deleted`, the last event, when the task is deleted. With " +
+          "`Last-Event-ID`, every change after that event instead of the current state. A slow reader gets " +
+          "`overflow` and is disconnected; it resumes with `Last-Event-ID`."
       ),
     HttpApiEndpoint.get("tasksEvents", "/tasks/events", {
       query: {
@@ -440,6 +436,21 @@ export class ConversationsGroup extends HttpApiGroup.make("conversations")
   .annotate(OpenApi.Title, "Conversations")
 {}
 
+export class AgentSnapshotsGroup extends HttpApiGroup.make("agentSnapshots")
+  .add(
+    HttpApiEndpoint.post("postLogSnapshot", "/workspaceagents/me/tasks/:task/log-snapshot", {
+      params: { task: Schema.String.annotate({ description: "The task's ID (UUID)." }) },
+      query: {
+        format: Schema.Literal(AgentApiFormat).annotate({
+          description: "The snapshot format; only `agentapi` is supported."
+        })
+      },
+      payload: MessagesPayload,
+      success: HttpApiSchema.NoContent
+    })
+      .annotate(
+        OpenApi.Description,
+        "Stores the last messages of the task's agentapi conversation (at most 64 KiB), replacing any earlier " +
           "snapshot. Called by the workspace's shutdown script with the agent token."
       )
       .annotate(MaxBodyBytes, maxSnapshotBytes)
@@ -493,6 +504,148 @@ export class HealthGroup extends HttpApiGroup.make("health")
   .annotate(OpenApi.Title, "Health")
 {}
 
+/**
+ * The web console's sign-in and sign-out (src/Console/): the page cannot set an HttpOnly cookie itself, so
+ * taskd checks the key with the same TokenAuth as every endpoint and sets (or clears) the
+ * `coder_session_token` cookie. Nothing else about authentication changes: the API reads that cookie as
+ * Coder does.
+ */
+export class ConsoleGroup extends HttpApiGroup.make("console")
+  .add(
+    HttpApiEndpoint.post("signIn", "/console/session", {
+      payload: ConsoleSessionRequest,
+      success: User,
+      error: UnauthorizedResponse
+    })
+      .middleware(CoderJsonBody)
+      .annotate(
+        OpenApi.Description,
+        "Checks an API key and answers the signed-in user, with the key set as the `coder_session_token` " +
+          "cookie (HttpOnly, SameSite=Strict, Secure over https); 401 with Coder's body for a bad key."
+      ),
+    HttpApiEndpoint.delete("signOut", "/console/session", { success: HttpApiSchema.NoContent })
+      .annotate(OpenApi.Description, "Clears the `coder_session_token` cookie.")
+  )
+  .middleware(CoderEdge)
+  .annotate(OpenApi.Title, "Console session")
+{}
+
+/**
+ * Webhooks (issue 15), taskd's own: a user's (their tasks' events) and, registered by an owner, an
+ * organization's (every task of it). `{user}` resolves as for other user endpoints; a member manages only
+ * their own. Implemented in src/Webhooks/.
+ */
+const webhookId = { webhook: Schema.String.annotate({ description: "A webhook's ID (UUID)." }) }
+const organizationPath = {
+  organization: Schema.String.annotate({ description: "An organization: its ID (UUID) or its name (`default`)." })
+}
+
+export class WebhooksGroup extends HttpApiGroup.make("webhooks")
+  .add(
+    HttpApiEndpoint.post("create", "/users/:user/webhooks", {
+      params: userPath,
+      payload: CreateWebhookRequest,
+      success: CreatedWebhook.pipe(HttpApiSchema.status(201)),
+      error: ForbiddenResponse
+    })
+      .middleware(CoderJsonBody)
+      .annotate(
+        OpenApi.Description,
+        "Registers a webhook for the user's tasks: `events` among task.created, task.status_changed, " +
+          "task.needs_input, task.completed, task.failed, task.deleted. Answers `secret` only when taskd " +
+          "generated it, and only this once. 400 with validations for an unknown event or a URL that is not " +
+          "http(s) or points at a private address (see TASKD_WEBHOOK_ALLOW); 503 when there is no " +
+          "TASKD_SECRET_KEY to keep the secret with."
+      ),
+    HttpApiEndpoint.get("list", "/users/:user/webhooks", {
+      params: userPath,
+      success: WebhooksResponse,
+      error: ForbiddenResponse
+    }).annotate(OpenApi.Description, "The user's webhooks, oldest first, without their secrets."),
+    HttpApiEndpoint.delete("delete", "/users/:user/webhooks/:webhook", {
+      params: { ...userPath, ...webhookId },
+      success: HttpApiSchema.NoContent,
+      error: ForbiddenResponse
+    }),
+    HttpApiEndpoint.get("deliveries", "/users/:user/webhooks/:webhook/deliveries", {
+      params: { ...userPath, ...webhookId },
+      success: WebhookDeliveriesResponse,
+      error: ForbiddenResponse
+    }).annotate(OpenApi.Description, "The webhook's latest 100 deliveries, newest first, with their outcomes."),
+    HttpApiEndpoint.post("createForOrganization", "/organizations/:organization/webhooks", {
+      params: organizationPath,
+      payload: CreateWebhookRequest,
+      success: CreatedWebhook.pipe(HttpApiSchema.status(201)),
+      error: ForbiddenResponse
+    })
+      .middleware(CoderJsonBody)
+      .middleware(OrganizationParam)
+      .middleware(RequireOwner)
+      .annotate(OpenApi.Description, "Registers a webhook for every task of the organization (owners only)."),
+    HttpApiEndpoint.get("listForOrganization", "/organizations/:organization/webhooks", {
+      params: organizationPath,
+      success: WebhooksResponse,
+      error: ForbiddenResponse
+    })
+      .middleware(OrganizationParam)
+      .middleware(RequireOwner),
+    HttpApiEndpoint.delete("deleteForOrganization", "/organizations/:organization/webhooks/:webhook", {
+      params: { ...organizationPath, ...webhookId },
+      success: HttpApiSchema.NoContent,
+      error: ForbiddenResponse
+    })
+      .middleware(OrganizationParam)
+      .middleware(RequireOwner),
+    HttpApiEndpoint.get("deliveriesForOrganization", "/organizations/:organization/webhooks/:webhook/deliveries", {
+      params: { ...organizationPath, ...webhookId },
+      success: WebhookDeliveriesResponse,
+      error: ForbiddenResponse
+    })
+      .middleware(OrganizationParam)
+      .middleware(RequireOwner)
+  )
+  .middleware(UserAuthentication)
+  .middleware(CoderEdge)
+  .prefix("/api/v2")
+  .annotate(OpenApi.Title, "Webhooks")
+{}
+
+/**
+ * Queued input (issue 15): messages for the task's agent, delivered in order, one at a time, each when the
+ * agent is stable. Same authentication, `{user}/{task}` resolution and 404s as `GET` of the task.
+ */
+export class QueueGroup extends HttpApiGroup.make("queue")
+  .add(
+    HttpApiEndpoint.post("enqueue", "/tasks/:user/:task/queue", {
+      params: taskPath,
+      payload: QueueInputRequest,
+      success: QueuedInput.pipe(HttpApiSchema.status(202))
+    })
+      .middleware(CoderJsonBody)
+      .middleware(TaskParam)
+      .annotate(
+        OpenApi.Description,
+        "Queues a message (its surrounding whitespace trimmed, as agentapi wants it) for the task's agent: taskd " +
+          "sends it when the agent is stable and every message queued before it was sent, exactly once. Pausing " +
+          "keeps the queue; deleting the task drops it."
+      ),
+    HttpApiEndpoint.get("list", "/tasks/:user/:task/queue", { params: taskPath, success: QueueResponse })
+      .middleware(TaskParam)
+      .annotate(OpenApi.Description, "The messages not sent yet, in the order they will be sent."),
+    HttpApiEndpoint.delete("cancel", "/tasks/:user/:task/queue/:id", {
+      params: { ...taskPath, id: Schema.String.annotate({ description: "A queued message's ID (UUID)." }) },
+      success: HttpApiSchema.NoContent,
+      error: ConflictResponse
+    })
+      .middleware(TaskParam)
+      .annotate(OpenApi.Description, "Cancels a message not sent yet; 409 once it was sent (or is being sent).")
+  )
+  .middleware(UserAuthentication)
+  .middleware(CoderEdge)
+  .prefix("/api/v2")
+  .annotate(OpenApi.Title, "Queued input")
+{}
+
 export class Api extends HttpApi.make("taskd")
   .add(
     HealthGroup,
@@ -501,8 +654,11 @@ export class Api extends HttpApi.make("taskd")
     TasksGroup,
     ExperimentalTasksGroup,
     ConversationsGroup,
+    WebhooksGroup,
+    QueueGroup,
     AgentGroup,
-    AgentSnapshotsGroup
+    AgentSnapshotsGroup,
+    ConsoleGroup
   )
   .annotate(OpenApi.Title, "taskd")
   // Every problem of a body, each with the value it got: Coder's `detail` has always said "actual 5".

@@ -36,12 +36,17 @@ import * as AgentApi from "./AgentApi/AgentApiClient.ts"
 import { Api } from "./Api.ts"
 import * as AuthMiddleware from "./Auth/Middleware.ts"
 import * as TokenAuth from "./Auth/TokenAuth.ts"
-import * as Database from "./Database/Database.ts"
+import { consoleLayer } from "./Console/Serve.ts"
+import { ConsoleHandlers } from "./Console/Session.ts"
+import { ChangeFeed } from "./Conversations/ChangeFeed.ts"
 import { ConversationsHandlers } from "./Conversations/Http.ts"
+import * as RecorderSupervisor from "./Conversations/RecorderSupervisor.ts"
+import * as Database from "./Database/Database.ts"
 import { HealthHandlers } from "./Health/Http.ts"
 import { Lifecycle } from "./Health/Lifecycle.ts"
 import { CoderJsonBodyLive } from "./Http/Body.ts"
 import { CoderEdgeLive } from "./Http/Edge.ts"
+import * as MetricsRoute from "./Observability/MetricsRoute.ts"
 import * as DefaultProvisioner from "./Provisioner/Default.ts"
 import * as JobRunner from "./Provisioner/JobRunner.ts"
 import { Provisioner } from "./Provisioner/Provisioner.ts"
@@ -54,6 +59,9 @@ import * as TemplateParams from "./Templates/Params.ts"
 import { bootstrap } from "./Users/Bootstrap.ts"
 import { UsersHandlers } from "./Users/Http.ts"
 import { RequireOwnerLive } from "./Users/RequireOwner.ts"
+import * as WebhookDelivery from "./Webhooks/Delivery.ts"
+import { QueueHandlers, WebhooksHandlers } from "./Webhooks/Http.ts"
+import * as QueueWorker from "./Webhooks/QueueWorker.ts"
 import { AgentHandlers } from "./Workspaces/Http.ts"
 
 // -----------------------------------------------------------------------------------------------------------
@@ -83,9 +91,12 @@ export const Handlers = Layer.mergeAll(
   UsersHandlers,
   TemplatesHandlers,
   TasksHandlers,
-  AgentHandlers,
   ConversationsHandlers,
-  AgentSnapshotsHandlers
+  WebhooksHandlers,
+  QueueHandlers,
+  AgentHandlers,
+  AgentSnapshotsHandlers,
+  ConsoleHandlers
 ).pipe(Layer.provide(Middleware))
 
 /** taskd's own TokenAuth (API keys and agent tokens in its database); needs SqlClient. */
@@ -123,7 +134,12 @@ export const services = <E = never, R = never>(parts: Parts<E, R> = {}) => {
     DefaultProvisioner.layer
   const tokenAuth: Layer.Layer<TokenAuth.TokenAuth, E, R | SqlClient.SqlClient> = parts.tokenAuth ?? DefaultTokenAuth
   const agentApi: Layer.Layer<AgentApi.AgentApiClient, E | ConfigError, R> = parts.agentApi ?? AgentApi.layer
-  const handlers = Handlers.pipe(
+  // The recorders run wherever the handlers do (standalone, a host's router, the web handler), on the same
+  // change feed (their writes reach local subscribers at once) and job runner (its instance id); TASKD_RECORDER=off
+  // turns them off.
+  // The webhook delivery and queued-input workers (src/Webhooks/) run wherever the handlers do, too.
+  const handlers = Layer.mergeAll(Handlers, RecorderSupervisor.layer, WebhookDelivery.layer, QueueWorker.layer).pipe(
+    Layer.provide(ChangeFeed.layer),
     Layer.provide(JobRunner.layer),
     Layer.provide(provisioner),
     Layer.provide(tokenAuth),
@@ -196,19 +212,27 @@ export const requestLog = <E, R>(
     )
   })
 
-/** Serves `app` (routes for an HttpRouter) with Coder's 404 and the request log, on the HttpServer provided. */
-const serveRoutes = <A, E, R>(app: Layer.Layer<A, E, R>) =>
-  HttpRouter.serve(Layer.mergeAll(app, NotFoundRoute), {
+/** The server's middleware: the request metrics (src/Observability/MetricsRoute.ts), then the request log. */
+const serverMiddleware = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  requestLog(MetricsRoute.recordRequests(app))
+
+/**
+ * Serves `app` (routes for an HttpRouter) with Coder's 404, the request log and the request metrics, on the
+ * HttpServer provided; `GET /metrics` too unless `metrics` is false (served on a port of its own).
+ */
+const serveRoutes = <A, E, R>(app: Layer.Layer<A, E, R>, metrics = true) =>
+  HttpRouter.serve(Layer.mergeAll(app, NotFoundRoute, metrics ? MetricsRoute.layer : Layer.empty), {
     disableLogger: true,
-    middleware: requestLog
+    middleware: serverMiddleware
   })
 
 /**
- * taskd served on whatever HttpServer is provided (`layer(parts)` with Coder's 404 and the request log):
- * what `taskd serve` runs, without the Node server and the environment's database. Needs a migrated
+ * taskd served on whatever HttpServer is provided (`layer(parts)` and the web console (`consoleLayer`, at
+ * `/`) with Coder's 404 and the request log): what `taskd serve` runs, without the Node server and the environment's database. Needs a migrated
  * SqlClient and an HttpServer (with its platform services, e.g. `NodeHttpServer.layer(...)`).
  */
-export const serve = <E = never, R = never>(parts: Parts<E, R> = {}) => serveRoutes(layer(parts))
+export const serve = <E = never, R = never>(parts: Parts<E, R> = {}) =>
+  serveRoutes(Layer.merge(layer(parts), consoleLayer))
 
 // -----------------------------------------------------------------------------------------------------------
 // As a fetch-style handler
@@ -232,11 +256,11 @@ export const webHandler = <E = never, DE = never>(
   // Only the SqlClient of `database`: a layer built from a host's context may carry more (its HttpRouter,
   // say), which must not replace the web handler's own router.
   const sql = Layer.effect(SqlClient.SqlClient, Effect.service(SqlClient.SqlClient)).pipe(Layer.provide(database))
-  const app = Layer.mergeAll(layer(parts), NotFoundRoute).pipe(
+  const app = Layer.mergeAll(layer(parts), NotFoundRoute, MetricsRoute.layer).pipe(
     Layer.provide(sql),
     Layer.provide(HttpServer.layerServices)
   )
-  const web = HttpRouter.toWebHandler(app, { disableLogger: true, middleware: requestLog })
+  const web = HttpRouter.toWebHandler(app, { disableLogger: true, middleware: serverMiddleware })
   // `parts` need nothing but the database, so the handler needs no context of its own.
   const handler = web.handler as (request: Request) => Promise<Response>
   return { handler: (request) => handler(request), dispose: web.dispose }
@@ -256,6 +280,18 @@ const Bootstrap = Layer.effectDiscard(Effect.gen(function*() {
     )
   }
 }))
+
+/** Once the server listens: where to open the web console (sign in with the admin token printed above). */
+const announceConsole = (options: { readonly port: number; readonly host: string }) => {
+  const host = options.host === "0.0.0.0" || options.host === "::"
+    ? "127.0.0.1"
+    : options.host.includes(":")
+    ? `[${options.host}]`
+    : options.host
+  return Layer.effectDiscard(
+    Effect.andThen(HttpServer.HttpServer, Console.log(`Web console: http://${host}:${options.port}/`))
+  )
+}
 
 /**
  * TASKD_REQUEST_TIMEOUT bounds how long a client may take to send a whole request (a slow or stalled
@@ -379,15 +415,26 @@ const orderlyShutdown = (server: NodeServer, config: ServerSettings) =>
     )
   }))
 
+/** `GET /metrics` alone (and Coder's 404) on a listener of its own: `taskd serve --metrics-port`. */
+const metricsListener = (port: number, host: string) =>
+  HttpRouter.serve(Layer.mergeAll(MetricsRoute.layer, NotFoundRoute), { disableLogger: true }).pipe(
+    Layer.provide(NodeHttpServer.layer(createServer, { port, host }))
+  )
+
 /**
  * The whole standalone server on `host:port`: Node's HTTP server with taskd's timeouts, serving `layer()`,
- * Coder's 404 and the request log, on the database the environment names (migrated, bootstrapped).
+ * Coder's 404, the request log and `/metrics` (on `host:metricsPort` instead, when given), on the database
+ * the environment names (migrated, bootstrapped).
  */
-export const serverLayer = (options: { readonly port: number; readonly host: string }) =>
+export const serverLayer = (
+  options: { readonly port: number; readonly host: string; readonly metricsPort?: number | undefined }
+) =>
   Layer.unwrap(Effect.map(ServerConfig, (config) => {
     const server = nodeServer(config)
     return orderlyShutdown(server, config).pipe(
-      Layer.provideMerge(serve()),
+      Layer.provideMerge(serveRoutes(Layer.merge(layer(), consoleLayer), options.metricsPort === undefined)),
+      Layer.merge(options.metricsPort === undefined ? Layer.empty : metricsListener(options.metricsPort, options.host)),
+      Layer.merge(announceConsole(options)),
       // Built here, outside serve: HttpRouter.serve builds its routes on a fork of the layer cache, and the
       // provisioner the shutdown stops must be the one the handlers started workspaces with, the Lifecycle
       // it drains the one that readiness and the job runner read.

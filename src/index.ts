@@ -21,12 +21,16 @@ export {
   AgentGroup,
   AgentSnapshotsGroup,
   Api,
+  ConsoleGroup,
+  ConversationsGroup,
   ExperimentalTasksGroup,
   QueryParam,
+  QueueGroup,
   TasksGroup,
   TemplatesGroup,
   UserAuthentication,
-  UsersGroup
+  UsersGroup,
+  WebhooksGroup
 } from "./Api.ts"
 
 // Schemas, types and errors of the wire format.
@@ -34,6 +38,29 @@ export * from "./Domain/Actor.ts"
 export * from "./Domain/Agent.ts"
 export * from "./Domain/AgentApi.ts"
 export * from "./Domain/CoderError.ts"
+export * from "./Domain/Console.ts"
+// The conversation endpoints' shapes. `AgentStatus` is agentapi's (the same literals) and `AgentEvent` is
+// agentapi's own event (./Domain/AgentApi.ts): the event streams' `agent` event is `AgentSseEvent` here.
+export {
+  AgentEvent as AgentSseEvent,
+  AgentStatusEvent,
+  ConversationMessage,
+  defaultMessagesLimit,
+  keepAliveSeconds,
+  maxMessageBytes,
+  maxMessagesLimit,
+  MessageEvent,
+  MessagePosition,
+  MessagesPage,
+  OverflowEvent,
+  OverflowSseEvent,
+  TaskDeletedEvent,
+  TaskDeletedSseEvent,
+  TaskEvent,
+  TasksStreamEvent,
+  TaskStreamEvent,
+  truncatedMarker
+} from "./Domain/Conversation.ts"
 // Message ids are int64s: a number while a safe integer, else a bigint; parseJsonExact reads JSON that way.
 export { Int64, maxInt64, minInt64, type RawJson } from "./Domain/Int64.ts"
 export { parseJsonExact } from "./Domain/Json.ts"
@@ -42,9 +69,17 @@ export * from "./Domain/Task.ts"
 export * from "./Domain/Template.ts"
 export * from "./Domain/Time.ts"
 export * from "./Domain/User.ts"
+export * from "./Domain/Webhook.ts"
 
 // The typed client.
-export { type Client, type ClientOptions, makeClient } from "./Client.ts"
+export {
+  type Client,
+  type ClientOptions,
+  type FollowedEvent,
+  type FollowError,
+  followTask,
+  makeClient
+} from "./Client.ts"
 
 // taskd from parts: layers for a host's router, the docs, the web handler, the standalone server.
 export {
@@ -64,6 +99,13 @@ export {
   webHandler
 } from "./Server.ts"
 
+// `GET /metrics` and the request metrics: `webHandler` and the standalone server serve both; a host that
+// mounts `layer` in its own router adds `metricsLayer` to it and `recordRequests` to its server middleware.
+export { layer as metricsLayer, metricsPath, recordRequests } from "./Observability/MetricsRoute.ts"
+
+// The web console (`GET /` and its assets): `taskd serve` mounts it; a host adds it to its router, or not.
+export { consoleLayer, contentSecurityPolicy as consoleContentSecurityPolicy } from "./Console/Serve.ts"
+
 // The replaceable parts and their defaults.
 export {
   AgentApiClient,
@@ -82,6 +124,8 @@ export { layer as localProcessProvisioner, type LocalProcessOptions } from "./Pr
 export { Provisioner, ProvisionFailed, type WorkspaceSpec } from "./Provisioner/Provisioner.ts"
 export { ensureUser, type EnsureUserOptions } from "./Users/Ensure.ts"
 export { UserRepo } from "./Users/UserRepo.ts"
+// The recorded conversations (what `GET .../messages` and the event streams read), for a host's own views.
+export { ConversationRepo } from "./Conversations/ConversationRepo.ts"
 
 // The database: a real Postgres, the embedded PGlite, the environment's choice, migrations, bootstrap.
 export {

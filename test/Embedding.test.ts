@@ -14,9 +14,10 @@ import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
 import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
 import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServer from "effect/http/HttpServer"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import type * as SqlClient from "effect/sql/SqlClient"
+import * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import * as Taskd from "../src/index.ts"
 import * as Backends from "./support/Backends.ts"
@@ -345,6 +346,39 @@ for (const backend of Backends.all) {
             body: messagesBody([])
           })
           assert.strictEqual(accepted.status, 204)
+        }))
+
+      it.effect("taskd's metrics in a host's own router: GET /metrics, and every request counted by route", () =>
+        Effect.gen(function*() {
+          // The host's router (here as a web handler) with its routes, taskd's, taskd's /metrics route and
+          // taskd's request middleware: what the standalone server adds around `layer` itself.
+          const sql = Layer.succeed(SqlClient.SqlClient, yield* SqlClient.SqlClient)
+          const app = Layer.mergeAll(
+            HostRoutes,
+            Taskd.layer({ tokenAuth: HostAuth, provisioner: workspaces.layer }),
+            Taskd.metricsLayer
+          ).pipe(Layer.provide(sql), Layer.provide(HttpServer.layerServices))
+          const web = HttpRouter.toWebHandler(app, { disableLogger: true, middleware: Taskd.recordRequests })
+          yield* Effect.addFinalizer(() => Effect.promise(web.dispose))
+          const call = (path: string, init: RequestInit = {}) =>
+            Effect.promise(async () => {
+              const response = await (web.handler as (request: Request) => Promise<Response>)(
+                new Request(`http://taskd.test${path}`, init)
+              )
+              return { status: response.status, text: await response.text() }
+            })
+
+          assert.strictEqual((yield* call("/host/hello")).status, 200)
+          assert.strictEqual((yield* call("/api/v2/users/me", { headers: as("frank") })).status, 200)
+          const scraped = yield* call(Taskd.metricsPath)
+          assert.strictEqual(scraped.status, 200)
+          const counted = (route: string) =>
+            scraped.text.split("\n").some((line) =>
+              line.startsWith("taskd_http_requests_total{") && line.includes(`route="${route}"`) &&
+              line.includes(`method="GET"`) && line.includes(`status="2xx"`)
+            )
+          assert.isTrue(counted("/host/hello"), scraped.text)
+          assert.isTrue(counted("/api/v2/users/me"), scraped.text)
         }))
     })
   })
