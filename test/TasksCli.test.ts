@@ -61,30 +61,43 @@ interface CliResult {
   readonly stderr: string
 }
 
-/** `taskd <args>` to completion (killed after a minute), with `env` and nothing inherited that taskd reads. */
-const taskd = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  Effect.promise(() =>
-    new Promise<CliResult>((resolve) => {
-      const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env }
-      for (const name of ["DATABASE_URL", "TASKD_URL", "TASKD_TOKEN", "TASKD_DATA_DIR"]) {
-        if (!(name in env)) delete childEnv[name]
-      }
-      const child = spawn(process.execPath, ["src/main.ts", ...args], {
-        cwd: root,
-        env: childEnv,
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.setEncoding("utf8").on("data", (chunk: string) => stdout += chunk)
-      child.stderr.setEncoding("utf8").on("data", (chunk: string) => stderr += chunk)
-      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
-      child.on("close", (code) => {
-        clearTimeout(timer)
-        resolve({ code, stdout, stderr })
-      })
+interface Running {
+  /** What it printed on stdout so far. */
+  readonly stdout: () => string
+  readonly done: Promise<CliResult>
+}
+
+/**
+ * `taskd <args>` started, with `env` and nothing inherited that taskd reads; killed after `killAfterMs` (a
+ * minute by default) if it has not ended.
+ */
+const startTaskd = (args: ReadonlyArray<string>, env: Record<string, string> = {}, killAfterMs = 60_000): Running => {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env }
+  for (const name of ["DATABASE_URL", "TASKD_URL", "TASKD_TOKEN", "TASKD_DATA_DIR"]) {
+    if (!(name in env)) delete childEnv[name]
+  }
+  const child = spawn(process.execPath, ["src/main.ts", ...args], {
+    cwd: root,
+    env: childEnv,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => stdout += chunk)
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => stderr += chunk)
+  const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs)
+  const done = new Promise<CliResult>((resolve) =>
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
     })
   )
+  return { stdout: () => stdout, done }
+}
+
+/** `taskd <args>` to completion (killed after a minute). */
+const taskd = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.promise(() => startTaskd(args, env).done)
 
 /** A command as the admin, with the connection given as flags. */
 const asAdmin = (...args: ReadonlyArray<string>) =>
@@ -294,6 +307,100 @@ for (const backend of backends) {
             )
             assert.strictEqual(gone.stdout, "")
             assert.strictEqual(gone.stderr, "error: Resource not found or you do not have access to this resource\n")
+          }),
+        { timeout: 600_000 }
+      )
+
+      it.effect(
+        "tasks logs --follow: the history, each reply once whole, exit 0 when the task pauses; --json: the events",
+        () =>
+          Effect.gen(function*() {
+            const server = yield* CliServer
+            const member = { TASKD_URL: server.url, TASKD_TOKEN: server.member.token }
+            // The first test's template, when this one runs alone.
+            if (!(yield* api((client) => client.templates.list())).some((template) => template.name === "demo")) {
+              ok(yield* asAdmin("templates", "create", "demo", "--agent-command", "node scripts/demo-agent.ts"))
+            }
+            const id: string = JSON.parse(
+              ok(yield* asMember("tasks", "create", "demo", "Plan the work", "--name", "followed", "--json"))
+            ).id
+            yield* waitForStatus(id, "active")
+
+            // Two followers of the running task, as text and as JSON.
+            const text = startTaskd(["tasks", "logs", "followed", "--follow"], member, 300_000)
+            const json = startTaskd(["tasks", "logs", "-f", "--json", id], member, 300_000)
+            const printed = (follower: Running, content: string) =>
+              pollUntil(
+                Effect.sync(follower.stdout),
+                (stdout) => stdout.includes(content),
+                (stdout) => `never printed ${JSON.stringify(content)}; printed:\n${stdout}`,
+                120_000
+              )
+            yield* printed(text, "Done: Plan the work")
+            yield* printed(json, "Done: Plan the work")
+            assert.strictEqual(
+              ok(yield* asMember("tasks", "send", "followed", "Write the tests")),
+              "Sent to followed.\n"
+            )
+            yield* printed(text, "Done: Write the tests")
+            yield* printed(json, "Done: Write the tests")
+
+            // Pausing ends both.
+            ok(yield* asMember("tasks", "pause", "followed"))
+            const [followed, events] = yield* Effect.promise(() => Promise.all([text.done, json.done]))
+
+            // Each message once, whole (the demo agent's reply grows in three updates of one id), then why
+            // following ended.
+            const conversation = [
+              ["1", "input", "Plan the work"],
+              ["2", "output", "Done: Plan the work"],
+              ["3", "input", "Write the tests"],
+              ["4", "output", "Done: Write the tests"]
+            ]
+            const lines = ok(followed).trimEnd().split("\n")
+            assert.deepStrictEqual(
+              lines.slice(0, -1).map((line) => {
+                const cells = /^(\d+) {2}\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z {2}(input |output) {2}(.*)$/.exec(line)
+                return cells === null ? [line] : [cells[1], cells[2]!.trim(), cells[3]]
+              }),
+              conversation
+            )
+            assert.strictEqual(lines.at(-1), "(the task is paused)")
+
+            // --json: one event per line, ids growing, first the task, last the task paused; each message's
+            // last version is what /messages answers.
+            const raw = yield* Effect.promise(() =>
+              call(server.url, "GET", `/api/v2/tasks/me/${id}/messages`, { token: server.member.token })
+            )
+            assert.strictEqual(raw.status, 200, raw.text)
+            const lastVersions = (stdout: string) => {
+              const parsed = stdout.trimEnd().split("\n").map((line) => JSON.parse(line))
+              const messages = new Map<number, unknown>()
+              for (const event of parsed) if (event.event === "message") messages.set(event.data.id, event.data)
+              return { events: parsed, messages: [...messages.values()] }
+            }
+            const live = lastVersions(ok(events))
+            assert.deepStrictEqual(live.messages, raw.json.messages)
+            assert.deepStrictEqual(live.events[0].event, "task")
+            assert.deepStrictEqual([live.events.at(-1).event, live.events.at(-1).data.status], ["task", "paused"])
+            const ids = live.events.map((event: { id: string }) => Number(event.id))
+            assert.deepStrictEqual(ids, [...ids].sort((a, b) => a - b))
+            assert.isTrue(live.events.some((event: { event: string }) => event.event === "agent"))
+
+            // Following a task that is paused already: its history, and the same end.
+            assert.strictEqual(ok(yield* asMember("tasks", "logs", "followed", "--follow")), followed.stdout)
+            const stopped = lastVersions(ok(yield* asMember("tasks", "logs", id, "--follow", "--json")))
+            assert.deepStrictEqual([stopped.events[0].event, stopped.events[0].data.status], ["task", "paused"])
+            assert.deepStrictEqual(stopped.messages, raw.json.messages)
+            assert.strictEqual(stopped.events.at(-1).data.id, 4)
+
+            // A task the member cannot see: refused, exit 1.
+            const refused = yield* asMember("tasks", "logs", "no-such-task", "--follow")
+            assert.deepStrictEqual(refused, {
+              code: 1,
+              stdout: "",
+              stderr: "error: Resource not found or you do not have access to this resource\n"
+            })
           }),
         { timeout: 600_000 }
       )

@@ -13,16 +13,25 @@
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type { Client } from "../Client.ts"
+import * as Stream from "effect/Stream"
+import { type Client, type FollowedEvent, followTask } from "../Client.ts"
+import {
+  type AgentStatus,
+  type ConversationMessage,
+  maxMessagesLimit,
+  TaskStreamEvent
+} from "../Domain/Conversation.ts"
 import {
   Task,
   TaskLogsResponse,
   TasksListResponse,
+  type TaskStatus,
   type WorkspaceBuild,
   WorkspaceBuildResponse
 } from "../Domain/Task.ts"
@@ -35,8 +44,13 @@ import { details, shortTime, table } from "./Table.ts"
 /** A refusal the CLI itself makes (no template of that name), reported like the server's. */
 export class CliRefusal extends Data.TaggedError("CliRefusal")<{ readonly message: string }> {}
 
+export interface TaskPath {
+  readonly user: string
+  readonly task: string
+}
+
 /** The API's `{user}/{task}` for a `<task>` argument: `owner/name` as it is, anything else under `me`. */
-export const taskPath = (ref: string): { readonly user: string; readonly task: string } => {
+export const taskPath = (ref: string): TaskPath => {
   const slash = ref.indexOf("/")
   return slash === -1 ? { user: "me", task: ref } : { user: ref.slice(0, slash), task: ref.slice(slash + 1) }
 }
@@ -192,10 +206,9 @@ const show = Command.make("show", { ...connection, task: taskArgument }, (option
 /**
  * Reads the task's conversation once and renders it: what `tasks logs` does. The live answer comes from
  * the task's agent; a paused task's from the snapshot its agent uploaded when it stopped (said below the
- * table). A `--follow` that streams new messages takes the same client and path.
+ * table). `--follow` reads the task's event stream instead (`followLogs`).
  */
-export const readLogs = (client: Client, path: { readonly user: string; readonly task: string }) =>
-  client.tasks.logs({ params: path })
+export const readLogs = (client: Client, path: TaskPath) => client.tasks.logs({ params: path })
 
 /** A message's time to the second, like the other tables' (`--json` keeps the agent's own precision). */
 const timeOfEntry = (time: string): string => {
@@ -215,12 +228,152 @@ const logsTable = (response: TaskLogsResponse): string => {
     : rows
 }
 
+/** Statuses in which a task's agent does not run: following the task ends there. */
+const isStopped = (status: TaskStatus) => status === "paused" || status === "error"
+
+/**
+ * The id of the last message of the task's recorded history (0 for none), paging `/messages` to its end:
+ * where the history of a task that is not running ends on its event stream, which has no end marker.
+ */
+const lastMessageId = (client: Client, path: TaskPath) =>
+  Effect.gen(function*() {
+    let last = 0
+    while (true) {
+      const page = yield* client.conversations.messages({
+        params: path,
+        query: { after_id: String(last), limit: String(maxMessagesLimit) }
+      })
+      last = page.messages.at(-1)?.id ?? last
+      if (page.next_after_id === undefined) return last
+    }
+  })
+
+/** A message as `--follow` prints it: the table's columns without a header, further lines under the first. */
+const messageLines = (message: ConversationMessage): string => {
+  const prefix = `${message.id}  ${timeOfEntry(message.time)}  ${message.type.padEnd("output".length)}  `
+  const [first, ...rest] = message.content.replace(/\r\n?/g, "\n").split("\n")
+  return [prefix + first, ...rest.map((line) => " ".repeat(prefix.length) + line)]
+    .map((line) => line.trimEnd())
+    .join("\n")
+}
+
+const encodeEvent = Schema.encodeSync(TaskStreamEvent)
+
+/** An event as one line of JSON: `{"id","event","data"}`, its data as the server wrote it. */
+const eventLine = (event: FollowedEvent): string => {
+  const { data, ...rest } = encodeEvent(event)
+  return JSON.stringify({ ...rest, data: JSON.parse(data) })
+}
+
+/**
+ * `tasks logs --follow`: the task's event stream (followTask, which resumes after drops) printed until
+ * the task stops: a `task` event with status paused or error, or its deletion. With `json`, every event
+ * as a line of JSON; otherwise the messages, each once it is final, so that a reply the agent is still
+ * writing (re-sent with the same id at each change) is not printed over and over: an output message is
+ * held while the agent is running, and printed when the next message appears, when the agent becomes
+ * stable, or when following ends. Input, and output while the agent is stable, are printed at once; a
+ * message that changes after it was printed is printed again. The last line says why following ended.
+ *
+ * The stream's first event is the task, then its history: when the task is not running already, following
+ * ends after its history's last message (`lastMessageId`) instead, unless it is resumed meanwhile.
+ */
+export const followLogs = (client: Client, path: TaskPath, json: boolean) =>
+  Effect.gen(function*() {
+    let first = true
+    /** A stopped task's last message: following ends when it is printed. */
+    let historyEnd: number | undefined
+    let agent: AgentStatus | undefined
+    let held: ConversationMessage | undefined
+    let printedUpTo = 0
+    let ending = "(the task is gone)"
+
+    const print = (message: ConversationMessage) => {
+      printedUpTo = Math.max(printedUpTo, message.id)
+      return json ? Effect.void : Console.log(messageLines(message))
+    }
+    const release = Effect.suspend(() => {
+      const message = held
+      held = undefined
+      return message === undefined ? Effect.void : print(message)
+    })
+
+    const onMessage = (message: ConversationMessage) =>
+      Effect.gen(function*() {
+        if (held !== undefined && message.id > held.id) yield* release
+        const final = message.type === "input" || agent === "stable" || message.id <= printedUpTo ||
+          (held !== undefined && message.id < held.id)
+        if (final) {
+          if (held?.id === message.id) held = undefined
+          yield* print(message)
+        } else {
+          held = message
+        }
+        return historyEnd === undefined || message.id < historyEnd
+      })
+
+    const onTask = (task: Task, isFirst: boolean) =>
+      Effect.gen(function*() {
+        if (!isStopped(task.status)) {
+          historyEnd = undefined
+          return true
+        }
+        ending = `(the task is ${task.status})`
+        if (!isFirst) return false
+        historyEnd = yield* lastMessageId(client, path)
+        return historyEnd > 0
+      })
+
+    yield* Stream.runForEachWhile(followTask(client, path), (event) =>
+      Effect.gen(function*() {
+        if (json) yield* Console.log(eventLine(event))
+        const isFirst = first
+        first = false
+        switch (event.event) {
+          case "message":
+            return yield* onMessage(event.data)
+          case "agent":
+            agent = event.data.status
+            if (agent === "stable") yield* release
+            return true
+          case "task":
+            return yield* onTask(event.data, isFirst)
+          case "task_deleted":
+            ending = "(the task was deleted)"
+            return false
+          case "queue":
+            return true
+        }
+      }))
+    yield* release
+    if (!json) yield* Console.log(ending)
+  })
+
 const logs = Command.make(
   "logs",
-  { ...connection, task: taskArgument },
-  (options) => withClient(options, (client) => readLogs(client, taskPath(options.task)), logsTable, encodeLogs)
+  {
+    ...connection,
+    task: taskArgument,
+    follow: Flag.Boolean("follow").pipe(
+      Flag.withAlias("f"),
+      Flag.withDescription("Keep printing the conversation as it grows, until the task stops."),
+      Flag.withDefault(false)
+    )
+  },
+  (options) => {
+    const path = taskPath(options.task)
+    // followLogs prints as it goes: nothing is left to print when it ends.
+    return options.follow
+      ? withClient(options, (client) => followLogs(client, path, options.json), () => "", () => undefined)
+      : withClient(options, (client) => readLogs(client, path), logsTable, encodeLogs)
+  }
 ).pipe(
-  Command.withDescription("Print a task's conversation with its agent.")
+  Command.withDescription(
+    "Print a task's conversation with its agent. With --follow, print its history, then each new message, and " +
+      "exit when the task stops (paused, error or deleted). A reply the agent is still writing is printed once " +
+      "it is final: when the next message appears, when the agent waits for input, or when the task stops; a " +
+      "message that changes after it was printed is printed again. With --json, --follow prints the task's " +
+      "events (`GET .../events`: task, message, agent, queue, task_deleted), one JSON object per line."
+  )
 )
 
 const send = Command.make("send", {
