@@ -34,12 +34,15 @@ export const EventStreamConfig = Config.all({
 
 /** One piece of a stream: a frame, and the cursor a client that received it has (events only). */
 export interface Frame {
-  readonly text: string
+  /** The frame's bytes, encoded once: a live change goes to every subscriber of its task as these bytes. */
+  readonly bytes: Uint8Array
   readonly id: number | undefined
 }
 
+const utf8 = new TextEncoder()
+
 const write = (encoded: { readonly id?: string | undefined; readonly event: string; readonly data: string }) =>
-  Sse.encoder.write({ _tag: "Event", id: encoded.id, event: encoded.event, data: encoded.data })
+  utf8.encode(Sse.encoder.write({ _tag: "Event", id: encoded.id, event: encoded.event, data: encoded.data }))
 
 const encodeTask = Schema.encodeSync(TaskEvent)
 const encodeMessage = Schema.encodeSync(MessageEvent)
@@ -49,37 +52,37 @@ const encodeQueue = Schema.encodeSync(QueueSseEvent)
 const encodeOverflow = Schema.encodeSync(OverflowSseEvent)
 
 export const taskFrame = (id: number, task: Task): Frame => ({
-  text: write(encodeTask({ id: String(id), event: "task", data: task })),
+  bytes: write(encodeTask({ id: String(id), event: "task", data: task })),
   id
 })
 
 export const messageFrame = (id: number, message: ConversationMessage): Frame => ({
-  text: write(encodeMessage({ id: String(id), event: "message", data: message })),
+  bytes: write(encodeMessage({ id: String(id), event: "message", data: message })),
   id
 })
 
 export const agentFrame = (id: number, status: AgentStatus): Frame => ({
-  text: write(encodeAgent({ id: String(id), event: "agent", data: { status } })),
+  bytes: write(encodeAgent({ id: String(id), event: "agent", data: { status } })),
   id
 })
 
 export const queueFrame = (id: number, queue: QueueStateEvent): Frame => ({
-  text: write(encodeQueue({ id: String(id), event: "queue", data: queue })),
+  bytes: write(encodeQueue({ id: String(id), event: "queue", data: queue })),
   id
 })
 
 export const deletedFrame = (id: number, taskId: string): Frame => ({
-  text: write(encodeDeleted({ id: String(id), event: "task_deleted", data: { id: taskId } })),
+  bytes: write(encodeDeleted({ id: String(id), event: "task_deleted", data: { id: taskId } })),
   id
 })
 
 /** The last frame of a subscriber that fell behind: `id` is the cursor of what it was sent. */
 export const overflowFrame = (id: number | undefined): Frame => ({
-  text: write(encodeOverflow({ ...(id === undefined ? {} : { id: String(id) }), event: "overflow", data: {} })),
+  bytes: write(encodeOverflow({ ...(id === undefined ? {} : { id: String(id) }), event: "overflow", data: {} })),
   id
 })
 
-const keepAliveFrame: Frame = { text: ": keepalive\n\n", id: undefined }
+const keepAliveFrame: Frame = { bytes: utf8.encode(": keepalive\n\n"), id: undefined }
 
 /**
  * A decimal `Last-Event-ID` (digits only, at most 2^53 - 1), or undefined for anything else: a client
@@ -107,8 +110,7 @@ export const eventStreamResponse = <E>(
         haltStrategy: "left"
       }),
       Stream.interruptWhen(options.until),
-      Stream.map((frame) => frame.text),
-      Stream.encodeText,
+      Stream.map((frame) => frame.bytes),
       Stream.orDie
     ),
     {
