@@ -13,18 +13,28 @@
 import { PGlite } from "@electric-sql/pglite"
 import autocannon from "autocannon"
 import type { Options as LoadOptions } from "autocannon"
-import { spawn } from "node:child_process"
-import type { ChildProcess } from "node:child_process"
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
 import pg from "pg"
+import {
+  httpStatus,
+  postgresCpuMs,
+  type Proc,
+  processCpuMs,
+  root,
+  rssOf,
+  rssSampler,
+  sleep,
+  startProcess,
+  startTaskd,
+  stopProcess
+} from "./processes.ts"
 import * as Seed from "./seed.ts"
 import { upsertQuery } from "./statements.ts"
+import * as Streams from "./streams.ts"
 
-const root = fileURLToPath(new URL("../../", import.meta.url))
 const args = process.argv.slice(2)
 const arg = (name: string, fallback: string) => {
   const i = args.indexOf(`--${name}`)
@@ -36,119 +46,6 @@ const warmup = Number(arg("warmup", "3"))
 const only = arg("only", "").split(",").filter((s) => s !== "")
 const adminUrl = process.env["PGADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const poolSize = Number(process.env["TASKD_PG_POOL"] ?? 10)
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-// ---------------------------------------------------------------------------------------------------------
-// Processes and their memory
-
-interface Proc {
-  readonly child: ChildProcess
-  readonly port: number
-  readonly url: string
-}
-
-const rssOf = (pid: number): number => {
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-    return match === null ? 0 : Number(match[1]) * 1024
-  } catch {
-    return 0
-  }
-}
-
-/** Samples the RSS of `pid` every 25 ms until stopped; returns the peak. */
-const rssSampler = (pid: number) => {
-  let peak = rssOf(pid)
-  const timer = setInterval(() => peak = Math.max(peak, rssOf(pid)), 25)
-  return { stop: () => (clearInterval(timer), Math.max(peak, rssOf(pid))) }
-}
-
-/** CPU time (user + system) of a process in ms, from /proc (clock ticks of 10 ms). */
-const cpuMsOf = (stat: string) => {
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
-const processCpuMs = (pid: number) => {
-  try {
-    return cpuMsOf(readFileSync(`/proc/${pid}/stat`, "utf8"))
-  } catch {
-    return 0
-  }
-}
-/** CPU time of every Postgres process on the machine (the bench's database is the only busy one). */
-const postgresCpuMs = () => {
-  let total = 0
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8")
-      if (stat.includes("(postgres)")) total += cpuMsOf(stat)
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return total
-}
-
-let nextPort = 18_000 + Math.floor(Math.random() * 1000)
-
-const httpStatus = (url: string, headers: Record<string, string> = {}) =>
-  new Promise<number>((resolve) => {
-    const req = request(url, { headers }, (res) => {
-      res.resume()
-      resolve(res.statusCode ?? 0)
-    })
-    req.on("error", () => resolve(0))
-    req.end()
-  })
-
-const startProcess = async (
-  script: Array<string>,
-  env: Record<string, string>,
-  ready: (url: string) => Promise<boolean>
-): Promise<Proc> => {
-  const port = nextPort++
-  const child = spawn(process.execPath, script, {
-    cwd: root,
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let output = ""
-  child.stdout!.on("data", (d) => output += d)
-  child.stderr!.on("data", (d) => output += d)
-  const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 60_000
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${script.join(" ")} exited: ${output}`)
-    if (await ready(url)) return { child, port, url }
-    await sleep(100)
-  }
-  child.kill("SIGKILL")
-  throw new Error(`${script.join(" ")} did not start: ${output}`)
-}
-
-const stopProcess = async (proc: Proc) => {
-  if (proc.child.exitCode !== null) return
-  const exited = new Promise((resolve) => proc.child.once("exit", resolve))
-  proc.child.kill("SIGTERM")
-  const timer = setTimeout(() => proc.child.kill("SIGKILL"), 10_000)
-  await exited
-  clearTimeout(timer)
-}
-
-const startTaskd = (env: Record<string, string>, cpuProf: boolean) =>
-  startProcess(
-    [
-      ...(cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${Path.join(root, "scripts/bench/results/profiles")}`] : []),
-      // As `npm start` runs it (package.json): a smaller young generation, ~30 MB less RSS under uploads.
-      "--max-semi-space-size=8",
-      "dist/src/main.js",
-      "serve"
-    ],
-    { ...env, TASKD_BOOTSTRAP_TOKEN: Seed.adminToken },
-    async (url) => (await httpStatus(`${url}/api/v2/users/me`, { "coder-session-token": Seed.adminToken })) === 200
-  )
 
 const startFloor = (databaseUrl: string) =>
   startProcess(
@@ -560,10 +457,22 @@ const main = async () => {
   console.log(`machine: ${JSON.stringify(machine)}`)
   const rows: Array<Measured> = []
   const extras: Record<string, unknown> = {}
-  for (const backend of backends) {
+  // `--only streams` needs none of the request scenarios' servers and seed.
+  const requestScenarios = only.length === 0 || only.some((o) => !"streams".startsWith(o))
+  for (const backend of requestScenarios ? backends : []) {
     const result = await runBackend(backend)
     rows.push(...result.rows)
     extras[backend] = result.extra
+  }
+  // The live-conversation benchmark runs on a server and database of its own.
+  const streams: Array<Streams.StreamsResult> = []
+  if (want("streams")) {
+    for (const backend of backends) {
+      process.stdout.write(`${backend}/streams ...`)
+      const result = await Streams.run(backend, { adminUrl, warmup, duration })
+      console.log(" done")
+      streams.push(result)
+    }
   }
   console.log()
   console.log(table(rows))
@@ -577,10 +486,11 @@ const main = async () => {
       )
     }
   }
+  for (const result of streams) console.log(Streams.describe(result))
   const dir = Path.join(root, "scripts/bench/results")
   mkdirSync(dir, { recursive: true })
   const file = Path.join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`)
-  writeFileSync(file, JSON.stringify({ machine, rows, ratios: ratioRows, extras }, null, 2))
+  writeFileSync(file, JSON.stringify({ machine, rows, ratios: ratioRows, extras, streams }, null, 2))
   console.log(`\nwrote ${Path.relative(root, file)}`)
 }
 

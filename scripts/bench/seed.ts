@@ -53,7 +53,7 @@ INSERT INTO templates (id, organization_id, name, created_at)
 VALUES (md5('template')::uuid, (SELECT id FROM organizations WHERE name = 'default'), 'bench', now());
 INSERT INTO template_versions (id, template_id, organization_id, has_ai_task, app_url, agent_command, created_at)
 VALUES (md5('version')::uuid, md5('template')::uuid, (SELECT id FROM organizations WHERE name = 'default'), true,
-        'http://127.0.0.1:9/', '', now());
+        '', '', now());
 UPDATE templates SET active_version_id = md5('version')::uuid WHERE id = md5('template')::uuid;
 
 CREATE TEMP TABLE bench_seed AS
@@ -85,7 +85,7 @@ INSERT INTO workspace_agents (id, workspace_build_id, auth_token_hash, lifecycle
 SELECT agent_id, build_id, sha256(convert_to(md5('agent' || i)::uuid::text, 'UTF8')), 'ready', at, at
 FROM bench_seed;
 INSERT INTO workspace_apps (id, agent_id, slug, url, health, created_at)
-SELECT app_id, agent_id, 'task-app', 'http://127.0.0.1:9/', 'healthy', at FROM bench_seed;
+SELECT app_id, agent_id, 'task-app', '', 'healthy', at FROM bench_seed;
 INSERT INTO task_workspace_apps (task_id, workspace_build_number, workspace_agent_id, workspace_app_id)
 SELECT task_id, 1, agent_id, app_id FROM bench_seed;
 
