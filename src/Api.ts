@@ -47,8 +47,8 @@ import {
   defaultMessagesLimit,
   maxMessagesLimit,
   MessagesPage,
-  TaskStreamEvent,
-  TasksStreamEvent
+  TasksStreamEvent,
+  TaskStreamEvent
 } from "./Domain/Conversation.ts"
 import { AgentApiFormat, maxSnapshotBytes } from "./Domain/Snapshot.ts"
 import {
