@@ -17,7 +17,8 @@ const slow = [
   "test/Logging.test.ts",
   "test/MetricsServe.test.ts",
   "test/Console.test.ts",
-  "test/QueueProcesses.test.ts"
+  "test/QueueProcesses.test.ts",
+  "test/WebhookProcesses.test.ts"
 ]
 
 const shared = {

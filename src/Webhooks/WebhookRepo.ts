@@ -218,9 +218,11 @@ export class WebhookRepo extends Context.Service<WebhookRepo, {
                 SELECT 1 FROM webhook_deliveries e
                 WHERE e.webhook_id = d.webhook_id AND e.task_id = d.task_id AND e.n < d.n
                   AND e.state IN ('pending', 'delivering'))
+              -- Only live instances' claims count: a dead one's would otherwise block their own takeover.
               AND (SELECT count(*) FROM webhook_deliveries f
+                   JOIN taskd_instances i ON i.id = f.instance_id
                    WHERE f.webhook_id = d.webhook_id AND f.state = 'delivering'
-                     AND f.instance_id IS NOT NULL) < ${perWebhook}
+                     AND i.stopped_at IS NULL AND i.heartbeat_at + i.stale_after >= now()) < ${perWebhook}
             ORDER BY d.n
             FOR UPDATE OF d SKIP LOCKED
             LIMIT ${limit}
