@@ -39,11 +39,11 @@ CREATE TABLE task_streams (
 CREATE INDEX task_streams_change_id_idx ON task_streams (change_id);
 CREATE INDEX task_streams_task_change_id_idx ON task_streams (task_change_id);
 CREATE INDEX task_streams_recorder_instance_idx ON task_streams (recorder_instance) WHERE recorder_instance IS NOT NULL;
--- The tasks that need a recorder (active: their agent runs), for the recorder supervisors' scan
+-- The tasks that need a recorder (their agent runs, or is starting), for the recorder supervisors' scan
 -- every few seconds on every instance (src/Conversations/RecorderRepo.ts repeats this condition word for
 -- word, so that the planner uses it).
 CREATE INDEX task_streams_recordable_idx ON task_streams (task_id)
-  WHERE NOT deleted AND split_part(task_fingerprint, chr(31), 1) = 'active';
+  WHERE NOT deleted AND split_part(task_fingerprint, chr(31), 1) IN ('active', 'initializing');
 
 -- The agentapi conversations of a task, in order. agentapi numbers messages from 0 in each of its
 -- processes; a process that restores its predecessor's conversation continues the same epoch, one that
@@ -344,6 +344,14 @@ $$;
 CREATE FUNCTION taskd_task_snapshot_stored() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  -- The upload holds the task's row (FOR SHARE); a delete or a build of the task in flight may hold its
+  -- stream row and wait for the task's: waiting here would deadlock. Such an upload skips the merge (the
+  -- snapshot itself is stored): a change of the task is under way, and a recorder writing holds the row
+  -- because it has the messages.
+  PERFORM 1 FROM task_streams WHERE task_id = NEW.task_id FOR UPDATE SKIP LOCKED;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
   IF NEW.log_snapshot->>'format' = 'agentapi' AND jsonb_typeof(NEW.log_snapshot->'data'->'messages') = 'array' THEN
     PERFORM taskd_record_messages(
       NEW.task_id,

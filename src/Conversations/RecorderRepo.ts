@@ -7,8 +7,8 @@
  * instances share.
  *
  * A task needs a recorder while its status, as last announced in its stream row (the first field of
- * task_fingerprint), is active: its agent is ready and its app healthy. A starting agent (initializing)
- * has nothing to follow yet, and may never get there; recording begins when it becomes active.
+ * task_fingerprint), is active or initializing: its agent runs, or is about to (a recorder of a starting
+ * agent retries with backoff until the agent answers).
  *
  * SQL errors and rows that do not decode are defects here, at the repository's edge.
  */
@@ -60,7 +60,7 @@ export class RecorderRepo extends Context.Service<RecorderRepo, {
     // planner uses it: the scan reads only the tasks whose agent runs.
     const needsRecorder = (alias: string) =>
       sql.literal(
-        `NOT ${alias}.deleted AND split_part(${alias}.task_fingerprint, chr(31), 1) = 'active'`
+        `NOT ${alias}.deleted AND split_part(${alias}.task_fingerprint, chr(31), 1) IN ('active', 'initializing')`
       )
 
     // One statement: the candidates are locked (SKIP LOCKED: a row another instance is claiming, or a

@@ -38,8 +38,8 @@ export const RecorderConfig = Config.all({
   poll: Config.option(Config.Duration("TASKD_RECORDER_POLL"))
 })
 
-/** The status with a running agent (ready, its app healthy): a change into or out of it is a reason for a round. */
-const recordable = new Set(["active"])
+/** Statuses with a running (or starting) agent: a change into or out of them is a reason for a round. */
+const recordable = new Set(["active", "initializing"])
 
 /** Whether a task's state change may change whether it needs a recorder. */
 const concernsRecorders = ({ head, previous }: HeadChange) =>
