@@ -367,8 +367,12 @@ BEGIN
   RETURN NULL;
 END
 $$;
-CREATE TRIGGER taskd_task_snapshot_stored AFTER INSERT OR UPDATE OF log_snapshot ON task_snapshots
+CREATE TRIGGER taskd_task_snapshot_stored AFTER INSERT ON task_snapshots
   FOR EACH ROW EXECUTE FUNCTION taskd_task_snapshot_stored();
+-- An agent that uploads the same snapshot again (a retry) has nothing to fill in: no merge.
+CREATE TRIGGER taskd_task_snapshot_changed AFTER UPDATE OF log_snapshot ON task_snapshots
+  FOR EACH ROW WHEN (OLD.log_snapshot IS DISTINCT FROM NEW.log_snapshot)
+  EXECUTE FUNCTION taskd_task_snapshot_stored();
 
 -- Tasks that exist already get their stream row, as of now.
 INSERT INTO task_streams (task_id, owner_id, organization_id, change_id, task_change_id, deleted)

@@ -75,6 +75,12 @@ export class RecorderRepo extends Context.Service<RecorderRepo, {
           WITH candidates AS (
             SELECT s.task_id FROM task_streams s
             WHERE ${needsRecorder("s")}
+              -- A task app without a URL has nothing to follow (and 10,000 recorders retrying nothing
+              -- took a server's whole CPU).
+              AND EXISTS (
+                SELECT 1 FROM task_workspace_apps twa JOIN workspace_apps a ON a.id = twa.workspace_app_id
+                WHERE twa.task_id = s.task_id AND a.url <> ''
+              )
               AND (s.recorder_instance IS NULL OR (s.recorder_instance <> ${instanceId} AND NOT EXISTS (
                 SELECT 1 FROM taskd_instances i
                 WHERE i.id = s.recorder_instance AND i.stopped_at IS NULL AND i.heartbeat_at + i.stale_after >= now()
