@@ -184,7 +184,10 @@ for (const backend of Backends.all) {
             `${concurrentTasks} tasks active ${activeAfter} ms after the creates began, ` +
               `all answering after ${Date.now() - started} ms`
           )
-        })
+        }),
+      // 50 agent processes start, report and answer on two cores, each followed by a recorder: a minute
+      // was too tight on a loaded machine.
+      240_000
     )
 
     it.effect("an agent whose port another program takes before it listens is started again on another port", () =>
