@@ -11,10 +11,10 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
 import * as http from "node:http"
-import pg from "pg"
 import * as AgentApiDouble from "./support/AgentApiDouble.ts"
 import * as Backends from "./support/Backends.ts"
 import * as ChildServer from "./support/ChildServer.ts"
+import { query } from "./support/Postgres.ts"
 import { pollUntil } from "./support/TaskFlow.ts"
 
 const testDatabaseUrl = Backends.testDatabaseUrl
@@ -33,18 +33,6 @@ const inputs = ["one", "two", "three", "four", "five", "six"]
 
 /** The message whose delivery is cut short by the kill (1-based). */
 const heldMessage = 3
-
-/** Runs `text` on the Postgres database at `url` with a connection of its own. */
-const query = (url: string, text: string, values: ReadonlyArray<unknown> = []) =>
-  Effect.promise(async () => {
-    const client = new pg.Client({ connectionString: url })
-    await client.connect()
-    try {
-      return (await client.query(text, [...values])).rows as Array<Record<string, unknown>>
-    } finally {
-      await client.end()
-    }
-  })
 
 interface Gate {
   readonly url: string

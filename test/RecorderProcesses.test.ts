@@ -11,11 +11,11 @@ import * as Fiber from "effect/Fiber"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
-import pg from "pg"
 import * as AgentApiDouble from "./support/AgentApiDouble.ts"
 import * as Backends from "./support/Backends.ts"
 import * as ChildServer from "./support/ChildServer.ts"
 import { sleepLive } from "./support/Net.ts"
+import { query } from "./support/Postgres.ts"
 import { pollUntil } from "./support/TaskFlow.ts"
 
 const testDatabaseUrl = Backends.testDatabaseUrl
@@ -30,18 +30,6 @@ const scratch = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(Path.join(tmpdir(), "taskd-recorder-"))),
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
-
-/** Runs `text` on the Postgres database at `url` with a connection of its own. */
-const query = (url: string, text: string, values: ReadonlyArray<unknown> = []) =>
-  Effect.promise(async () => {
-    const client = new pg.Client({ connectionString: url })
-    await client.connect()
-    try {
-      return (await client.query(text, [...values])).rows as Array<Record<string, unknown>>
-    } finally {
-      await client.end()
-    }
-  })
 
 /** A task whose app is `agent`, created through `base`; returns its id. */
 const taskOn = (base: string, agent: AgentApiDouble.AgentApiDouble) =>

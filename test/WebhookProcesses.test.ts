@@ -17,9 +17,9 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto"
 import * as http from "node:http"
-import pg from "pg"
 import * as Backends from "./support/Backends.ts"
 import * as ChildServer from "./support/ChildServer.ts"
+import { query } from "./support/Postgres.ts"
 import { pollUntil } from "./support/TaskFlow.ts"
 
 const testDatabaseUrl = Backends.testDatabaseUrl
@@ -44,18 +44,6 @@ const fast = {
 const events = ["task.created", "task.status_changed", "task.deleted"]
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
-
-/** Runs `text` on the Postgres database at `url` with a connection of its own. */
-const query = (url: string, text: string, values: ReadonlyArray<unknown> = []) =>
-  Effect.promise(async () => {
-    const client = new pg.Client({ connectionString: url })
-    await client.connect()
-    try {
-      return (await client.query(text, [...values])).rows as Array<Record<string, unknown>>
-    } finally {
-      await client.end()
-    }
-  })
 
 /** The README's verification, replay window included. */
 const verify = (secret: string, header: string, rawBody: string) => {
