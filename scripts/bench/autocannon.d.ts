@@ -25,6 +25,8 @@ declare module "autocannon" {
     amount?: number
     timeout?: number
     pipelining?: number
+    /** Requests a second over all connections together. */
+    overallRate?: number
     requests?: Array<Request>
     setupClient?: (client: Client) => void
   }

@@ -3,7 +3,8 @@
  * process with autocannon, each scenario warmed up and then measured. Prints a table and writes the same
  * as JSON to scripts/bench/results/.
  *
- *   npm run bench -- [--backend postgres|embedded|both] [--duration 10] [--warmup 3]
+ *   npm run bench -- [--backend postgres|embedded|both] [--duration 10] [--warmup 3] [--only upload-8k,...]
+ *                    [--rate 800]
  *
  * Real Postgres: a fresh database on PGADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * dropped afterwards. Embedded: a fresh TASKD_DATA_DIR in the temp folder, seeded before the server opens it.
@@ -44,6 +45,9 @@ const backends = arg("backend", "both") === "both" ? ["postgres", "embedded"] : 
 const duration = Number(arg("duration", "10"))
 const warmup = Number(arg("warmup", "3"))
 const only = arg("only", "").split(",").filter((s) => s !== "")
+// A fixed request rate (all connections together) instead of as fast as the server answers: CPU per request
+// compares steadier across builds below saturation, where contention does not move it.
+const rate = Number(arg("rate", "0"))
 const adminUrl = process.env["PGADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const poolSize = Number(process.env["TASKD_PG_POOL"] ?? 10)
 
@@ -97,6 +101,7 @@ const measure = async (
 ): Promise<Measured> => {
   process.stdout.write(`  ${labels.server}/${name} ...`)
   const sampler = rssSampler(pid)
+  if (rate > 0) options = { ...options, overallRate: rate }
   await autocannon({ ...options, duration: warmup, timeout: 30 })
   const cpuBefore = { server: processCpuMs(pid), postgres: postgresCpuMs(), load: process.cpuUsage() }
   const result = await autocannon({ ...options, duration, timeout: 30 })
