@@ -8,9 +8,11 @@
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as SqlClient from "effect/sql/SqlClient"
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import * as http from "node:http"
 import { ConversationRepo } from "../src/Conversations/ConversationRepo.ts"
+import { listedDeliveries } from "../src/Domain/Webhook.ts"
 import * as Backends from "./support/Backends.ts"
 import { createTaskWorkspace, createTemplate, createUser, type TestUser } from "./support/Fixtures.ts"
 import { request } from "./support/Http.ts"
@@ -210,6 +212,48 @@ for (const backend of Backends.all) {
             ["task.needs_input", "delivered", 1, 200],
             ["task.created", "delivered", 1, 200]
           ])
+        }))
+
+      it.effect("a webhook keeps its latest finished deliveries, and the unfinished ones, not every one", () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const { hook, owner, template, webhook } = yield* setup(() => 200, ["task.needs_input"])
+          const task = yield* createTaskWorkspace(owner, template)
+          const other = yield* createTaskWorkspace(owner, template)
+          // The oldest delivery is still to send (another task's, due in an hour); then a long history of
+          // finished ones.
+          yield* sql`INSERT INTO webhook_deliveries (id, webhook_id, task_id, event, created_at, next_attempt_at)
+                     VALUES (gen_random_uuid(), ${webhook.id}, ${other.taskId}, 'task.needs_input',
+                             now() - interval '1 day', now() + interval '1 hour')`
+          const history = listedDeliveries + 20
+          yield* sql`INSERT INTO webhook_deliveries (id, webhook_id, task_id, event, created_at, next_attempt_at,
+                                                     state, attempts, finished_at, last_status)
+                     SELECT gen_random_uuid(), ${webhook.id}, ${task.taskId}, 'task.needs_input',
+                            now() - make_interval(secs => ${history} - i), now(),
+                            CASE WHEN i % 2 = 0 THEN 'delivered' ELSE 'failed' END, 1, now(), 200
+                     FROM generate_series(1, ${history}) AS i`
+          const count = sql<{ state: string; count: number }>`
+            SELECT state, count(*)::int AS count FROM webhook_deliveries
+            WHERE webhook_id = ${webhook.id} GROUP BY state ORDER BY state`
+          assert.deepStrictEqual(yield* count, [
+            { state: "delivered", count: history / 2 },
+            { state: "failed", count: history / 2 },
+            { state: "pending", count: 1 }
+          ])
+          yield* setAgentStatus(task.taskId, "running")
+          yield* setAgentStatus(task.taskId, "stable")
+          yield* waitFor("the delivery", Effect.sync(() => hook.received.length), (n) => n >= 1)
+          const listed = yield* waitFor(
+            "the delivery recorded",
+            deliveriesOf(owner, webhook.id),
+            (deliveries) => deliveries[0]?.id === hook.received[0]!.json.id && deliveries[0]?.state === "delivered"
+          )
+          assert.strictEqual(listed.length, listedDeliveries)
+          // The newest finished ones, as many as are listed (the one just sent among them), and the one to send.
+          const kept = yield* count
+          const finished = kept.filter((row) => row.state !== "pending").reduce((sum, row) => sum + row.count, 0)
+          assert.strictEqual(finished, listedDeliveries)
+          assert.deepStrictEqual(kept.find((row) => row.state === "pending"), { state: "pending", count: 1 })
         }))
 
       it.effect("a 500 is retried with the same id, and the task's next event waits for it", () =>

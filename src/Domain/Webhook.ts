@@ -80,7 +80,10 @@ export const WebhookDeliveriesResponse = Schema.Struct({ deliveries: Schema.Arra
   identifier: "WebhookDeliveriesResponse"
 })
 
-/** How many of a webhook's latest deliveries `GET .../deliveries` lists. */
+/**
+ * How many of a webhook's latest deliveries `GET .../deliveries` lists, and how many finished ones are kept:
+ * older finished deliveries are deleted as new ones finish, so the table does not grow without end.
+ */
 export const listedDeliveries = 100
 
 export const QueueInputRequest = Schema.Struct({

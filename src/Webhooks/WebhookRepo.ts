@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
-import type { DeliveryState, WebhookEventName } from "../Domain/Webhook.ts"
+import { type DeliveryState, listedDeliveries, type WebhookEventName } from "../Domain/Webhook.ts"
 import type { Sealed } from "./Secrets.ts"
 
 /** Whose a webhook is: a user's (their tasks) or an organization's (all of its tasks). */
@@ -273,24 +273,37 @@ export class WebhookRepo extends Context.Service<WebhookRepo, {
           Effect.orDie
         )
 
+      /**
+       * After a delivery finishes (the `finished` CTE): the webhook's finished deliveries older than its
+       * latest `listedDeliveries` go, so that the table holds what can be listed and what is still to send.
+       * The statement sees the rows as they were before the update, so the one just finished stays this
+       * time whatever its age.
+       */
+      const pruneFinished = sql`DELETE FROM webhook_deliveries d USING finished f
+        WHERE d.webhook_id = f.webhook_id AND d.state IN ('delivered', 'failed')
+          AND d.n < (SELECT k.n FROM webhook_deliveries k WHERE k.webhook_id = f.webhook_id
+                     ORDER BY k.n DESC OFFSET ${listedDeliveries - 1} LIMIT 1)`
+
       const finish: WebhookRepo["Service"]["finish"] = (n, instanceId, outcome) => {
         switch (outcome._tag) {
           case "delivered":
-            return sql`UPDATE webhook_deliveries
-                       SET state = 'delivered', last_status = ${outcome.status}, last_error = NULL,
-                           finished_at = now(), instance_id = NULL
-                       WHERE n = ${n}::bigint AND instance_id = ${instanceId} AND state = 'delivering'`.pipe(
-              Effect.asVoid,
-              Effect.orDie
-            )
+            return sql`WITH finished AS (
+                         UPDATE webhook_deliveries
+                         SET state = 'delivered', last_status = ${outcome.status}, last_error = NULL,
+                             finished_at = now(), instance_id = NULL
+                         WHERE n = ${n}::bigint AND instance_id = ${instanceId} AND state = 'delivering'
+                         RETURNING webhook_id
+                       )
+                       ${pruneFinished}`.pipe(Effect.asVoid, Effect.orDie)
           case "failed":
-            return sql`UPDATE webhook_deliveries
-                       SET state = 'failed', last_status = ${outcome.status}, last_error = ${outcome.error},
-                           finished_at = now(), instance_id = NULL
-                       WHERE n = ${n}::bigint AND instance_id = ${instanceId} AND state = 'delivering'`.pipe(
-              Effect.asVoid,
-              Effect.orDie
-            )
+            return sql`WITH finished AS (
+                         UPDATE webhook_deliveries
+                         SET state = 'failed', last_status = ${outcome.status}, last_error = ${outcome.error},
+                             finished_at = now(), instance_id = NULL
+                         WHERE n = ${n}::bigint AND instance_id = ${instanceId} AND state = 'delivering'
+                         RETURNING webhook_id
+                       )
+                       ${pruneFinished}`.pipe(Effect.asVoid, Effect.orDie)
           case "retry":
             return sql`UPDATE webhook_deliveries
                        SET state = 'pending', last_status = ${outcome.status}, last_error = ${outcome.error},
