@@ -238,7 +238,8 @@ for (const backend of Backends.all) {
         assert.strictEqual(raw.headers["content-type"], "text/event-stream")
         assert.strictEqual(raw.headers["cache-control"], "no-cache")
         assert.strictEqual(raw.headers["x-accel-buffering"], "no")
-        const text = yield* raw.waitFor((text) => text.includes(": keepalive\n"))
+        // One comment line when the stream opens, then one at each of the change feed's ticks (300 ms here).
+        const text = yield* raw.waitFor((text) => text.split(": keepalive\n").length > 3)
         const [taskEvent, message] = text.split("\n\n").filter((frame) => !frame.startsWith(":"))
         assert.match(taskEvent!, /^id: \d+\nevent: task\ndata: \{"id":"/)
         const seq = yield* headSeq(task.taskId)

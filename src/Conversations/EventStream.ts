@@ -7,8 +7,6 @@
  * framework to encode: the framework's encoder cannot write comment lines. The declared `StreamSse` still
  * gives the typed client its decoder and the OpenAPI document its description.
  */
-import * as Config from "effect/Config"
-import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Sse from "effect/encoding/Sse"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -16,7 +14,6 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import {
   AgentEvent,
-  keepAliveSeconds,
   MessageEvent,
   OverflowSseEvent,
   QueueSseEvent,
@@ -26,11 +23,6 @@ import {
 import type { AgentStatus, ConversationMessage } from "../Domain/Conversation.ts"
 import type { Task } from "../Domain/Task.ts"
 import type { QueueStateEvent } from "../Domain/Webhook.ts"
-
-export const EventStreamConfig = Config.all({
-  /** How often a stream sends a comment line (`: keepalive`). */
-  keepAlive: Config.Duration("TASKD_STREAM_KEEPALIVE").pipe(Config.withDefault(Duration.seconds(keepAliveSeconds)))
-})
 
 /** One piece of a stream: a frame, and the cursor a client that received it has (events only). */
 export interface Frame {
@@ -82,7 +74,8 @@ export const overflowFrame = (id: number | undefined): Frame => ({
   id
 })
 
-const keepAliveFrame: Frame = { bytes: utf8.encode(": keepalive\n\n"), id: undefined }
+/** A comment line: sent when a stream opens, and at each of the change feed's `keepAliveTick`s. */
+export const keepAliveFrame: Frame = { bytes: utf8.encode(": keepalive\n\n"), id: undefined }
 
 /**
  * A decimal `Last-Event-ID` (digits only, at most 2^53 - 1), or undefined for anything else: a client
@@ -95,20 +88,18 @@ export const parseLastEventId = (header: string | undefined): number | undefined
 }
 
 /**
- * The response: the frames, with a comment line at once and then every `keepAlive`, until the frames end
- * or `until` completes (the instance's shutdown begins). The first comment sends the response's headers
- * at once: Node holds them back until the first byte of the body, and a stream of live changes only may
- * have nothing else to send for a long time.
+ * The response: a comment line, then the frames (with the comment lines of the feed's ticks among them),
+ * until the frames end or `until` completes (the instance's shutdown begins). The first comment sends the
+ * response's headers at once: Node holds them back until the first byte of the body, and a stream of live
+ * changes only may have nothing else to send for a long time.
  */
 export const eventStreamResponse = <E>(
   frames: Stream.Stream<Frame, E>,
-  options: { readonly keepAlive: Duration.Duration; readonly until: Effect.Effect<void> }
+  options: { readonly until: Effect.Effect<void> }
 ): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.stream(
     frames.pipe(
-      Stream.merge(Stream.tick(options.keepAlive).pipe(Stream.map(() => keepAliveFrame)), {
-        haltStrategy: "left"
-      }),
+      Stream.prepend([keepAliveFrame]),
       Stream.interruptWhen(options.until),
       Stream.map((frame) => frame.bytes),
       Stream.orDie

@@ -17,7 +17,7 @@ import { parseTaskSearch } from "../Tasks/SearchQuery.ts"
 import { TaskRepo } from "../Tasks/TaskRepo.ts"
 import { UserRepo } from "../Users/UserRepo.ts"
 import { ConversationRepo } from "./ConversationRepo.ts"
-import { EventStreamConfig, eventStreamResponse } from "./EventStream.ts"
+import { eventStreamResponse } from "./EventStream.ts"
 import { parseMessagesQuery } from "./MessagesQuery.ts"
 import { StreamLimits } from "./StreamLimits.ts"
 import { makeTasksStream } from "./TasksStream.ts"
@@ -32,7 +32,6 @@ export const ConversationsHandlers = HttpApiBuilder.group(
     const conversations = yield* ConversationRepo
     const limits = yield* StreamLimits
     const lifecycle = yield* Lifecycle
-    const { keepAlive } = yield* EventStreamConfig
     const openTaskStream = yield* makeTaskStream
     const openTasksStream = yield* makeTasksStream
     const services = yield* Effect.context<UserRepo>()
@@ -65,7 +64,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(
       const task = yield* CurrentTask
       yield* limits.admit(actor.id)
       const frames = yield* openTaskStream(task.id, headers["last-event-id"])
-      return eventStreamResponse(frames, { keepAlive, until: lifecycle.whenDraining })
+      return eventStreamResponse(frames, { until: lifecycle.whenDraining })
     })
 
     /** The stream of every task the caller may see that matches `q` (./TasksStream.ts). */
@@ -80,7 +79,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(
       }
       yield* limits.admit(actor.id)
       const frames = yield* openTasksStream(actor, search, headers["last-event-id"])
-      return eventStreamResponse(frames, { keepAlive, until: lifecycle.whenDraining })
+      return eventStreamResponse(frames, { until: lifecycle.whenDraining })
     })
 
     return handlers.handle("messages", messages).handle("taskEvents", taskEvents).handle("tasksEvents", tasksEvents)

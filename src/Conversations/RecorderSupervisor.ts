@@ -26,7 +26,7 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { Lifecycle } from "../Health/Lifecycle.ts"
 import { TaskdInstance } from "../Provisioner/JobRunner.ts"
-import { ChangeFeed, type HeadChange } from "./ChangeFeed.ts"
+import { ChangeFeed, type HeadChange, isKeepAlive } from "./ChangeFeed.ts"
 import { ConversationRepo } from "./ConversationRepo.ts"
 import * as Recorder from "./Recorder.ts"
 import { RecorderRepo } from "./RecorderRepo.ts"
@@ -121,7 +121,7 @@ export const make = Effect.gen(function*() {
   const heads = Effect.scoped(Effect.gen(function*() {
     const changes = yield* feed.subscribeHeads({ unbounded: true })
     yield* changes.pipe(
-      Stream.filter(concernsRecorders),
+      Stream.filter((change) => !isKeepAlive(change) && concernsRecorders(change)),
       Stream.runForEach(() => Queue.offer(wakeup, undefined))
     )
   })).pipe(

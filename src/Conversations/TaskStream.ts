@@ -21,12 +21,13 @@ import * as Stream from "effect/Stream"
 import type { TaskRow } from "../Domain/Task.ts"
 import { TaskRepo } from "../Tasks/TaskRepo.ts"
 import { toTask } from "../Tasks/TaskView.ts"
-import { ChangeFeed, type TaskChange } from "./ChangeFeed.ts"
+import { ChangeFeed, isKeepAlive, type TaskChange } from "./ChangeFeed.ts"
 import { ConversationRepo, type StateIndex } from "./ConversationRepo.ts"
 import {
   agentFrame,
   deletedFrame,
   type Frame,
+  keepAliveFrame,
   messageFrame,
   overflowFrame,
   parseLastEventId,
@@ -46,6 +47,8 @@ interface Item {
 }
 
 const item = (frame: Frame): Item => ({ frame, end: false })
+
+const keepAliveItem = item(keepAliveFrame)
 
 /**
  * The frame of a change, or undefined for a state change whose row is gone (its deletion follows). Live
@@ -177,13 +180,13 @@ export const makeTaskStream = Effect.gen(function*() {
     let sent: number | undefined = resumes ? resumeFrom : undefined
     return first.items.pipe(
       Stream.concat(live.pipe(
-        Stream.filter((change) => change.seq > first.cover),
-        Stream.map((change) => changeItem(taskId, change)),
+        Stream.filter((change) => isKeepAlive(change) || change.seq > first.cover),
+        Stream.map((change) => isKeepAlive(change) ? keepAliveItem : changeItem(taskId, change)),
         Stream.filter((change): change is Item => change !== undefined)
       )),
       Stream.takeUntil((item) => item.end),
       Stream.map((item) => {
-        sent = item.frame.id
+        if (item.frame.id !== undefined) sent = item.frame.id
         return item.frame
       }),
       Stream.catchTag("Overflow", () => Stream.sync(() => overflowFrame(sent)))

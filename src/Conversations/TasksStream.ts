@@ -21,9 +21,9 @@ import type { TaskSearch } from "../Tasks/SearchQuery.ts"
 import { visibilityOf } from "../Tasks/TaskParam.ts"
 import { TaskRepo } from "../Tasks/TaskRepo.ts"
 import { toTask } from "../Tasks/TaskView.ts"
-import { ChangeFeed } from "./ChangeFeed.ts"
+import { ChangeFeed, isKeepAlive } from "./ChangeFeed.ts"
 import { ConversationRepo, type StreamHead } from "./ConversationRepo.ts"
-import { deletedFrame, type Frame, overflowFrame, parseLastEventId, taskFrame } from "./EventStream.ts"
+import { deletedFrame, type Frame, keepAliveFrame, overflowFrame, parseLastEventId, taskFrame } from "./EventStream.ts"
 
 /** Visibility is checked on the heads (owner); rows are read for any owner. */
 const everyone = { userId: "", seesAll: true } as const
@@ -80,17 +80,22 @@ export const makeTasksStream = Effect.gen(function*() {
 
     return Stream.fromIterable(replay).pipe(
       Stream.concat(heads.pipe(
-        Stream.filter(({ head, previous }) =>
-          inScope(head) && isNew(head) &&
-          (head.deleted || matches(head.status) || (previous !== undefined && matches(previous.status)))
+        Stream.filter((change) =>
+          isKeepAlive(change) || (
+            inScope(change.head) && isNew(change.head) &&
+            (change.head.deleted || matches(change.head.status) ||
+              (change.previous !== undefined && matches(change.previous.status)))
+          )
         ),
         Stream.mapEffect((change) =>
-          Effect.map(change.row, (row) => isNew(change.head) ? send(change.head, row) : undefined)
+          isKeepAlive(change)
+            ? Effect.succeed(keepAliveFrame)
+            : Effect.map(change.row, (row) => isNew(change.head) ? send(change.head, row) : undefined)
         ),
         Stream.filter((frame): frame is Frame => frame !== undefined)
       )),
       Stream.map((frame) => {
-        last = frame.id
+        if (frame.id !== undefined) last = frame.id
         return frame
       }),
       Stream.catchTag("Overflow", () => Stream.sync(() => overflowFrame(last)))
