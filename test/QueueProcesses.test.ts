@@ -14,7 +14,7 @@ import * as http from "node:http"
 import * as AgentApiDouble from "./support/AgentApiDouble.ts"
 import * as Backends from "./support/Backends.ts"
 import * as ChildServer from "./support/ChildServer.ts"
-import { query } from "./support/Postgres.ts"
+import { instanceOf, query } from "./support/Postgres.ts"
 import { pollUntil } from "./support/TaskFlow.ts"
 
 const testDatabaseUrl = Backends.testDatabaseUrl
@@ -79,14 +79,6 @@ const gate = (target: string, holdAt: number) =>
         server.close(() => resume(Effect.void))
       })
   ).pipe(Effect.map(({ gate }) => gate))
-
-/** The instance id of the child, as its job runner registered it. */
-const instanceOf = (databaseUrl: string, child: ChildServer.Child) =>
-  pollUntil(
-    query(databaseUrl, "SELECT id FROM taskd_instances WHERE pid = $1 AND stopped_at IS NULL", [child.pid]),
-    (rows) => rows.length === 1,
-    () => `instance of pid ${child.pid} not registered`
-  ).pipe(Effect.map((rows) => String(rows[0]!["id"])))
 
 /**
  * A task whose app is `appUrl`, created through `base` and made active by acting as its agent. The instant

@@ -15,7 +15,7 @@ import * as AgentApiDouble from "./support/AgentApiDouble.ts"
 import * as Backends from "./support/Backends.ts"
 import * as ChildServer from "./support/ChildServer.ts"
 import { sleepLive } from "./support/Net.ts"
-import { query } from "./support/Postgres.ts"
+import { instanceOf, query } from "./support/Postgres.ts"
 import { pollUntil } from "./support/TaskFlow.ts"
 
 const testDatabaseUrl = Backends.testDatabaseUrl
@@ -144,14 +144,6 @@ describe("recording across processes", () => {
     }), 120_000)
 
   describe.skipIf(testDatabaseUrl === undefined)(`two instances on one Postgres ${needs}`, () => {
-    /** The instance id of the child, as its job runner registered it. */
-    const instanceOf = (databaseUrl: string, child: ChildServer.Child) =>
-      pollUntil(
-        query(databaseUrl, "SELECT id FROM taskd_instances WHERE pid = $1 AND stopped_at IS NULL", [child.pid]),
-        (rows) => rows.length === 1,
-        () => `instance of pid ${child.pid} not registered`
-      ).pipe(Effect.map((rows) => String(rows[0]!["id"])))
-
     const recorderOf = (databaseUrl: string, taskId: string) =>
       query(databaseUrl, "SELECT recorder_instance FROM task_streams WHERE task_id = $1", [taskId]).pipe(
         Effect.map((rows) => (rows[0]?.["recorder_instance"] ?? null) as string | null)

@@ -19,7 +19,7 @@ import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypt
 import * as http from "node:http"
 import * as Backends from "./support/Backends.ts"
 import * as ChildServer from "./support/ChildServer.ts"
-import { query } from "./support/Postgres.ts"
+import { instanceOf, query } from "./support/Postgres.ts"
 import { pollUntil } from "./support/TaskFlow.ts"
 
 const testDatabaseUrl = Backends.testDatabaseUrl
@@ -136,14 +136,6 @@ const receiver = Effect.acquireRelease(
       })
     )
 )
-
-/** The instance id of the child, as its job runner registered it. */
-const instanceOf = (databaseUrl: string, child: ChildServer.Child) =>
-  pollUntil(
-    query(databaseUrl, "SELECT id FROM taskd_instances WHERE pid = $1 AND stopped_at IS NULL", [child.pid]),
-    (rows) => rows.length === 1,
-    () => `instance of pid ${child.pid} not registered`
-  ).pipe(Effect.map((rows) => String(rows[0]!["id"])))
 
 const call = (base: string, method: string, path: string, body?: unknown) =>
   Effect.promise(() => ChildServer.call(base, method, path, body === undefined ? {} : { body }))

@@ -28,6 +28,9 @@ export const adminToken = Effect.gen(function*() {
   return `${id}-${secret}`
 }).pipe(Effect.orDie)
 
+/** The keys of Coder's User JSON, sorted: what every endpoint that answers a user sends. */
+export const coderUserKeys = ["avatar_url", "created_at", "email", "id", "organization_ids", "roles", "username"]
+
 export interface TestUser {
   readonly id: string
   readonly username: string
