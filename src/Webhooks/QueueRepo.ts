@@ -21,7 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
-import type { QueueStateEvent } from "../Domain/Webhook.ts"
+import { QueueStateEvent } from "../Domain/Webhook.ts"
 
 export interface QueuedRecord {
   readonly id: string
@@ -63,7 +63,7 @@ const decodeClaimed = Schema.decodeUnknownSync(Schema.Array(ClaimedRow))
 const ChangeRow = Schema.Struct({
   seq: Schema.String,
   id: Schema.String,
-  state: Schema.Literals(["queued", "sent", "cancelled"])
+  state: QueueStateEvent.fields.state
 })
 const decodeChanges = Schema.decodeUnknownSync(Schema.Array(ChangeRow))
 

@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
-import { type DeliveryState, listedDeliveries, type WebhookEventName } from "../Domain/Webhook.ts"
+import { DeliveryState, listedDeliveries, type WebhookEventName } from "../Domain/Webhook.ts"
 import type { Sealed } from "./Secrets.ts"
 
 /** Whose a webhook is: a user's (their tasks) or an organization's (all of its tasks). */
@@ -70,7 +70,7 @@ const DeliveryRow = Schema.Struct({
   event: Schema.String,
   task_id: Schema.String,
   created_at: Schema.Date,
-  state: Schema.Literals(["pending", "delivering", "delivered", "failed"]),
+  state: DeliveryState,
   attempts: Schema.Number,
   last_status: Schema.NullOr(Schema.Number),
   last_error: Schema.NullOr(Schema.String),
